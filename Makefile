@@ -1,0 +1,86 @@
+# aloop -- one entry point: build, test, bench, sanitizers, install.
+# `make deps` installs the Debian packages everything here needs.
+
+CC       ?= gcc
+PREFIX   ?= /usr/local
+LUA      ?= lua5.4
+BUSTED   ?= /usr/bin/busted
+PYTHON   ?= /usr/bin/python3
+BUILD    ?= build
+OPT      ?= -O2 -g
+
+LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+EV_LIBS    := -lev
+WARN       := -std=c11 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
+CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
+
+CORE_SRC := core/loop.c core/future.c core/task.c core/gather.c
+BIND_SRC := bindings/lmodule.c bindings/ltask.c bindings/lloop.c bindings/lerror.c
+LUA_PARTS := bindings/lua/aloop/tasks.lua
+LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
+HDRS     := core/al.h bindings/laloop.h bindings/aloop.h
+
+DEPS := liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind
+
+.PHONY: all test bench asan valgrind clean deps install uninstall lint format
+
+all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/gen/lparts.c: bindings/embed.lua $(LUA_PARTS)
+	@mkdir -p $(dir $@)
+	$(LUA) bindings/embed.lua $@ $(LUA_PARTS)
+
+$(BUILD)/gen/lparts.o: $(BUILD)/gen/lparts.c bindings/laloop.h
+	$(CC) $(CFLAGS_ALL) -Ibindings -c $< -o $@
+
+$(BUILD)/libaloop.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/aloop.so: $(LIB_OBJ)
+	$(CC) $(OPT) $(XCFLAGS) -shared -o $@ $^ $(EV_LIBS) $(XLDFLAGS)
+
+$(BUILD)/aloop: $(BUILD)/bindings/main.o $(BUILD)/libaloop.a
+	$(CC) $(OPT) $(XCFLAGS) -o $@ $^ $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
+
+# The specs. ALOOP_BIN/ALOOP_CPATH say which build they test.
+test: all
+	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+# The same specs on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+asan:
+	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
+	  build/asan/aloop build/asan/aloop.so
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ALOOP_BIN=build/asan/aloop ALOOP_CPATH='build/asan/?.so' ALOOP_ASAN=1 \
+	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+# The specs under valgrind: the busted process, and every command it starts.
+valgrind: all
+	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' \
+	  ALOOP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+bench: all
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+deps:
+	apt-get install -y $(DEPS)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c11 -I core -I bindings core bindings
+
+format:
+	clang-format -i core/*.c core/*.h bindings/*.c bindings/*.h
+
+clean:
+	rm -rf build

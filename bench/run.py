@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+# Runs the aloop benchmarks against CPython asyncio doing the same work,
+# alternating aloop and asyncio runs, and prints medians, ratios and targets.
+# Usage: python3 bench/run.py [--runs N] [--side both|aloop|asyncio] [BENCH...]
+import argparse
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+LUA = os.environ.get("ALOOP_BENCH_LUA", "lua5.4")
+PYTHON = os.environ.get("ALOOP_BENCH_PYTHON", "/usr/bin/python3")
+ALOOP_SO = os.path.join(ROOT, "build", "aloop.so")
+MEMORY_TARGET = 1400  # bytes per task; "1.4 KB" read strictly as 1400 bytes
+
+# Each benchmark: a Lua and a Python program printing one "RESULT k=v ..."
+# line, and the rows of the report. A row compares one key: "ratio" rows pass
+# when asyncio/aloop >= target (times and lateness: bigger = aloop better);
+# "max" rows pass when the aloop value <= target; "info" rows only report.
+BENCHMARKS = [
+    {
+        "name": "spawn", "lua": "spawn.lua", "py": "spawn.py", "needs_aloop": True,
+        "rows": [("spawn+gather 100k", "seconds", "s", "ratio", 6)],
+    },
+    {
+        "name": "pingpong", "lua": "pingpong.lua", "py": "pingpong.py", "needs_aloop": True,
+        "rows": [("ping-pong 1M switches", "seconds", "s", "ratio", 10)],
+    },
+    {
+        "name": "timers", "lua": "timers.lua", "py": "timers.py", "needs_aloop": True,
+        "rows": [
+            ("timers 100k, mean lateness", "mean_late_ms", "ms", "ratio", 10),
+            ("timers 100k, min lateness", "min_late_ms", "ms", "info", None),
+            ("timers 100k, max lateness", "max_late_ms", "ms", "info", None),
+        ],
+    },
+    {
+        "name": "memory", "lua": "memory.lua", "py": "memory.py", "needs_aloop": True,
+        "rows": [
+            ("memory/task, heap (Lua count | tracemalloc)", "bytes_per_task", "B",
+             "max", MEMORY_TARGET),
+            ("memory/task, RSS", "rss_bytes_per_task", "B", "info", None),
+        ],
+    },
+    {
+        "name": "coro", "lua": "coro.lua", "py": "coro.py", "needs_aloop": False,
+        "rows": [
+            ("bare coroutine, heap (reference)", "bytes_per_task", "B", "info", None),
+            ("bare coroutine, RSS (reference)", "rss_bytes_per_task", "B", "info", None),
+        ],
+    },
+]
+
+
+def child_env():
+    env = dict(os.environ)
+    build = os.path.join(ROOT, "build")
+    env["LUA_CPATH"] = build + "/?.so;;"
+    env["LUA_PATH"] = build + "/?.lua;" + build + "/?/init.lua;;"
+    for var in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"):
+        env.pop(var, None)
+    return env
+
+
+def first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "unavailable (%s)" % e
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
+def run_one(cmd, timeout):
+    """Runs one benchmark program; returns (dict of results, None) or (None, error)."""
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "timed out after %ds" % timeout
+    except OSError as e:
+        return None, "could not start %s: %s" % (cmd[0], e)
+    tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        return None, "killed by %s%s" % (name, "\n" + tail if tail else "")
+    if proc.returncode != 0:
+        return None, "exit status %d%s" % (proc.returncode, "\n" + tail if tail else "")
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if not lines:
+        return None, "no RESULT line in output%s" % ("\n" + tail if tail else "")
+    result = {}
+    for field in lines[-1].split()[1:]:
+        key, _, value = field.partition("=")
+        try:
+            result[key] = float(value)
+        except ValueError:
+            return None, "bad RESULT field %r" % field
+    return result, None
+
+
+def fmt(value, unit):
+    if value is None:
+        return "-"
+    if unit == "s":
+        return "%.4f s" % value
+    if unit == "ms":
+        return "%.3f ms" % value
+    return "%.0f B" % value
+
+
+def main():
+    names = [b["name"] for b in BENCHMARKS]
+    ap = argparse.ArgumentParser(
+        description="aloop vs asyncio benchmarks (run from anywhere; paths are repo-relative)")
+    ap.add_argument("benchmarks", nargs="*", metavar="BENCH",
+                    help="benchmarks to run (default: all): " + ", ".join(names))
+    ap.add_argument("--runs", type=int, default=5, help="runs per side (default 5)")
+    ap.add_argument("--side", choices=("both", "aloop", "asyncio"), default="both")
+    ap.add_argument("--timeout", type=int, default=120, help="seconds per run")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit non-zero when a target is missed, not only on errors")
+    args = ap.parse_args()
+    for name in args.benchmarks:
+        if name not in names:
+            ap.error("unknown benchmark %r (choose from %s)" % (name, ", ".join(names)))
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    selected = [b for b in BENCHMARKS if not args.benchmarks or b["name"] in args.benchmarks]
+    sides = ["aloop", "asyncio"] if args.side == "both" else [args.side]
+
+    if "aloop" in sides and any(b["needs_aloop"] for b in selected) \
+            and not os.path.exists(ALOOP_SO):
+        sys.exit("run.py: %s is missing; build it first (make)" % ALOOP_SO)
+    lua_path = shutil.which(LUA) or LUA
+
+    print("aloop benchmarks: %d runs per side, alternating, medians reported" % args.runs)
+    print("machine: %s CPUs (nproc), %s, %s %s" % (
+        os.cpu_count() if not hasattr(os, "sched_getaffinity") else len(os.sched_getaffinity(0)),
+        cpu_model(), platform.system(), platform.machine()))
+    print("aloop:   %s (%s), module %s" % (first_line([LUA, "-v"]).split("  ")[0], lua_path, ALOOP_SO))
+    print("asyncio: %s (%s)" % (first_line([PYTHON, "-V"]), PYTHON))
+    print(flush=True)
+
+    results = {}   # (bench, side) -> list of dicts
+    errors = {}    # (bench, side) -> list of error strings
+    for bench in selected:
+        cmds = {"aloop": [LUA, os.path.join(BENCH, bench["lua"])],
+                "asyncio": [PYTHON, os.path.join(BENCH, bench["py"])]}
+        for side in sides:
+            results[bench["name"], side] = []
+            errors[bench["name"], side] = []
+        for i in range(args.runs):
+            # Alternate which side goes first, so neither always runs on a
+            # machine warmed (or heated) by the other.
+            order = sides if i % 2 == 0 else list(reversed(sides))
+            for side in order:
+                res, err = run_one(cmds[side], args.timeout)
+                if err:
+                    errors[bench["name"], side].append(err)
+                else:
+                    results[bench["name"], side].append(res)
+        for side in sides:
+            runs = results[bench["name"], side]
+            key = bench["rows"][0][1]
+            shown = " ".join("%.4g" % r[key] for r in runs if key in r) or "-"
+            failed = errors[bench["name"], side]
+            print("%-9s %-7s %s: %s%s" % (bench["name"], side, key, shown,
+                  "  (%d of %d runs failed)" % (len(failed), args.runs) if failed else ""),
+                  flush=True)
+
+    def median(bench, side, key):
+        values = [r[key] for r in results.get((bench, side), []) if key in r]
+        return statistics.median(values) if values else None
+
+    print()
+    header = "%-44s %12s %12s %8s  %-16s %s" % (
+        "benchmark", "aloop", "asyncio", "ratio", "target", "result")
+    print(header)
+    print("-" * len(header))
+    any_error = any_miss = False
+    for bench in selected:
+        for title, key, unit, kind, target in bench["rows"]:
+            a = median(bench["name"], "aloop", key)
+            p = median(bench["name"], "asyncio", key)
+            ratio = "-"
+            if a is not None and p is not None:
+                if a > 0:
+                    ratio = "%.2fx" % (p / a)
+                elif kind == "ratio":
+                    ratio = "inf"
+            failed = [e for s in sides for e in errors[bench["name"], s]]
+            if kind == "ratio":
+                target_s = ">= %gx" % target
+            elif kind == "max":
+                target_s = "aloop <= %d B" % target
+            else:
+                target_s = "(info)"
+            if failed:
+                verdict = "ERROR"
+            elif kind == "info" or a is None:
+                verdict = ""
+            elif kind == "ratio":
+                if p is None:
+                    verdict = ""
+                else:
+                    verdict = "PASS" if a <= 0 or p / a >= target else "MISS"
+            else:
+                verdict = "PASS" if a <= target else "MISS"
+            any_error |= verdict == "ERROR"
+            any_miss |= verdict == "MISS"
+            print("%-44s %12s %12s %8s  %-16s %s" % (
+                title, fmt(a, unit), fmt(p, unit), ratio, target_s, verdict))
+    print()
+
+    # Derived information.
+    sel = [b["name"] for b in selected]
+    if "pingpong" in sel:
+        for side in sides:
+            s = median("pingpong", side, "seconds")
+            n = median("pingpong", side, "switches")
+            if s and n:
+                print("ping-pong %-7s: %.0f ns per switch" % (side, s / n * 1e9))
+    if "memory" in sel and "coro" in sel:
+        t = median("memory", "aloop", "bytes_per_task")
+        c = median("coro", "aloop", "bytes_per_task")
+        if t is not None and c is not None:
+            print("aloop task = bare Lua coroutine (%.0f B) + %.0f B of task record"
+                  " (Lua heap measure)" % (c, t - c))
+        t = median("memory", "asyncio", "bytes_per_task")
+        c = median("coro", "asyncio", "bytes_per_task")
+        if t is not None and c is not None:
+            print("asyncio task = bare coroutine (%.0f B) + %.0f B of Task, sleep"
+                  " future, timer handle (tracemalloc)" % (c, t - c))
+    if "timers" in sel:
+        low = median("timers", "aloop", "min_late_ms")
+        runs = results.get(("timers", "aloop"), [])
+        early = [r["min_late_ms"] for r in runs if r.get("min_late_ms", 0) < 0]
+        if early:
+            print("WARNING: aloop woke a sleeper early (by aloop.time()) in %d of %d"
+                  " runs, by up to %.3f ms" % (len(early), len(runs), -min(early)))
+        elif low is not None:
+            print("timers: no aloop sleeper woke early by aloop.time()")
+
+    for bench in selected:
+        for side in sides:
+            errs = errors[bench["name"], side]
+            if errs:
+                print("\n%s on %s failed %d of %d runs; first failure:\n  %s" % (
+                    bench["name"], side, len(errs), args.runs,
+                    errs[0].replace("\n", "\n  ")))
+    if any_error or (args.strict and any_miss):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,446 @@
+/* lmodule.c -- the `aloop` module: the per-state loop, anchoring, error
+ * reports, and aloop.run, which drives the scheduler at top level or, called
+ * from a task, runs a function as a child task and cleans up after it. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aloop.h"
+#include "laloop.h"
+
+const char laloop_state_key = 0;
+static int default_loop_taken = 0;
+
+/* ---- state and anchors -------------------------------------------------- */
+
+lstate *laloop_state(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+ltask *laloop_current(lua_State *L, const char *fname) {
+  lstate *S = laloop_state(L);
+  ltask *lt = S->cur;
+  if (!lt || lt->co != L)
+    luaL_error(L, "aloop.%s called outside a task", fname);
+  if (!lua_isyieldable(L))
+    luaL_error(L,
+               "aloop.%s cannot wait here (inside a metamethod or a C "
+               "function that does not allow yielding)",
+               fname);
+  return lt;
+}
+
+int laloop_anchor(lua_State *L, lstate *S, int idx) {
+  int ref;
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  lua_pushvalue(L, idx);
+  ref = luaL_ref(L, -2);
+  lua_pop(L, 1);
+  return ref;
+}
+
+void laloop_unanchor(lua_State *L, lstate *S, int ref) {
+  if (ref == LUA_NOREF)
+    return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  luaL_unref(L, -1, ref);
+  lua_pop(L, 1);
+}
+
+void laloop_push_anchored(lua_State *L, lstate *S, int ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  lua_rawgeti(L, -1, ref);
+  lua_remove(L, -2);
+}
+
+/* Tell of an error nobody will see otherwise: through the handler set with
+ * loop:set_exception_handler(fn) if there is one (fn gets a context table
+ * with message, exception, traceback), else on stderr. Never raises. */
+void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
+                   int tb_idx) {
+  int base = lua_gettop(L);
+  err_idx = err_idx ? lua_absindex(L, err_idx) : 0;
+  tb_idx = tb_idx ? lua_absindex(L, tb_idx) : 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  if (lua_getfield(L, -1, "handler") != LUA_TNIL) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, what);
+    lua_setfield(L, -2, "message");
+    if (err_idx) {
+      lua_pushvalue(L, err_idx);
+      lua_setfield(L, -2, "exception");
+    }
+    if (tb_idx) {
+      lua_pushvalue(L, tb_idx);
+      lua_setfield(L, -2, "traceback");
+    }
+    if (lua_pcall(L, 1, 0, 0) == LUA_OK) {
+      lua_settop(L, base);
+      return;
+    }
+    fprintf(stderr, "aloop: exception handler failed: %s\n",
+            lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+  }
+  if (tb_idx && lua_type(L, tb_idx) == LUA_TSTRING) {
+    fprintf(stderr, "aloop: %s\n%s\n", what, lua_tostring(L, tb_idx));
+  } else {
+    const char *msg = err_idx ? luaL_tolstring(L, err_idx, NULL) : "";
+    fprintf(stderr, "aloop: %s\n%s\n", what, msg);
+  }
+  fflush(stderr);
+  lua_settop(L, base);
+}
+
+/* ---- run ---------------------------------------------------------------- */
+
+/* The record of one aloop.run: the scope its tasks are created in. */
+typedef struct lrun {
+  al_scope_t scope;
+  int cancelled; /* the calling task was cancelled meanwhile */
+} lrun;
+
+/* Cancel (once each) the tasks left in a scope, in creation order. */
+static void cancel_leftovers(al_scope_t *s) {
+  al_task_t *t;
+  for (t = s->head; t; t = t->snext)
+    if (t->ncancels == 0 && !t->must_cancel)
+      al_task_cancel(t, NULL);
+}
+
+static void sigint_run(al_handle_t *h) {
+  lstate *S = al_container_of(h, lstate, sigint_h);
+  S->interrupted = 1;
+  if (S->sigint_target)
+    al_task_cancel(&S->sigint_target->t, NULL);
+}
+
+static void sigint_cb(struct ev_loop *ev, ev_signal *w, int revents) {
+  lstate *S = al_container_of(w, lstate, sigint);
+  (void)ev;
+  (void)revents;
+  if (S->interrupted) { /* a second Ctrl-C: the cleanup is stuck */
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+  }
+  al_loop_post(&S->loop, &S->sigint_h);
+}
+
+static int run_toplevel(lua_State *L, lstate *S) {
+  int nargs = lua_gettop(L) - 1, main_idx, stuck = 0, interrupted;
+  lrun *run;
+  al_scope_t *saved_scope = S->scope;
+  lua_State *saved_driver = S->driver;
+  ltask *main;
+  run = lua_newuserdatauv(L, sizeof *run, 0);
+  al_scope_init(&run->scope, NULL);
+  run->cancelled = 0;
+  S->scope = &run->scope;
+  S->driver = L;
+  main = laloop_new_task(L, S, 1, nargs);
+  main_idx = lua_gettop(L);
+  S->interrupted = 0;
+  S->sigint_target = main;
+  if (S->handle_sigint) {
+    ev_signal_start(S->ev, &S->sigint);
+    ev_unref(S->ev); /* Ctrl-C alone must not keep the loop alive */
+  }
+  while (main->t.fut.state == AL_PENDING) {
+    if (al_loop_step(&S->loop) == AL_STEP_STUCK) {
+      stuck = 1;
+      break;
+    }
+  }
+  S->sigint_target = NULL;
+  /* Cancel what is left and let its cleanup run. */
+  for (;;) {
+    cancel_leftovers(&run->scope);
+    if (run->scope.n == 0 || al_loop_step(&S->loop) == AL_STEP_STUCK)
+      break;
+  }
+  if (S->handle_sigint) {
+    ev_ref(S->ev);
+    ev_signal_stop(S->ev, &S->sigint);
+  }
+  interrupted = S->interrupted;
+  S->interrupted = 0;
+  laloop_report_unretrieved(L, S, &run->scope);
+  S->scope = saved_scope;
+  S->driver = saved_driver;
+  if (run->scope.n > 0) {
+    /* Tasks that can never finish: forget them rather than hang. */
+    al_task_t *t;
+    while ((t = run->scope.head) != NULL) {
+      run->scope.head = t->snext;
+      t->scope = NULL;
+      t->snext = t->sprev = NULL;
+    }
+    run->scope.n = 0;
+    run->scope.tail = NULL;
+  }
+  if (interrupted)
+    return laloop_error(L, "KeyboardInterrupt", NULL);
+  if (stuck && main->t.fut.state == AL_PENDING)
+    return luaL_error(L, "aloop.run: the main task waits for something that "
+                         "can never happen (no task is ready, nothing is "
+                         "being waited on)");
+  return laloop_push_outcome(L, main_idx, 0);
+}
+
+/* aloop.run inside a task: stack is fn, args..., run, main. */
+static int run_nested_k(lua_State *L, int status, lua_KContext ctx) {
+  int base = (int)ctx;
+  lstate *S = laloop_state(L);
+  ltask *cur = S->cur;
+  lrun *run = lua_touserdata(L, base + 1);
+  ltask *main = lua_touserdata(L, base + 2);
+  (void)status;
+  if (cur->cancel_now) {
+    cur->cancel_now = 0;
+    run->cancelled = 1;
+  }
+  if (main->t.fut.state == AL_PENDING) {
+    al_task_await(&cur->t, &main->t.fut);
+    return lua_yieldk(L, 0, ctx, run_nested_k);
+  }
+  cancel_leftovers(&run->scope);
+  if (run->scope.n > 0) {
+    al_task_await(&cur->t, &run->scope.head->fut);
+    return lua_yieldk(L, 0, ctx, run_nested_k);
+  }
+  laloop_report_unretrieved(L, S, &run->scope);
+  if (run->cancelled && main->t.fut.state != AL_CANCELLED)
+    return laloop_error(L, "CancelledError", cur->t.fut.cancel_msg);
+  return laloop_push_outcome(L, base + 2, 0);
+}
+
+static int run_nested(lua_State *L, lstate *S, ltask *cur) {
+  int base = lua_gettop(L);
+  lrun *run = lua_newuserdatauv(L, sizeof *run, 0);
+  ltask *main;
+  al_scope_init(&run->scope, cur->t.scope);
+  run->cancelled = 0;
+  /* The new task belongs to the new scope, not to the caller's. */
+  {
+    al_scope_t *saved = cur->t.scope;
+    cur->t.scope = &run->scope;
+    main = laloop_new_task(L, S, 1, base - 1);
+    cur->t.scope = saved;
+  }
+  al_task_await(&cur->t, &main->t.fut);
+  return lua_yieldk(L, 0, (lua_KContext)base, run_nested_k);
+}
+
+static int l_run(lua_State *L) {
+  lstate *S = laloop_state(L);
+  S->naming_script = 0;
+  luaL_checkany(L, 1);
+  if (lua_type(L, 1) != LUA_TFUNCTION &&
+      luaL_getmetafield(L, 1, "__call") == LUA_TNIL)
+    return luaL_typeerror(L, 1, "function");
+  lua_settop(L, lua_gettop(L)); /* drop a pushed __call, if any */
+  if (S->cur && S->cur->co == L) {
+    laloop_current(L, "run");
+    return run_nested(L, S, S->cur);
+  }
+  if (S->cur || S->loop.depth > 0)
+    return luaL_error(L, "aloop.run cannot be called while the loop is "
+                         "running (call it from a task, or use create_task)");
+  return run_toplevel(L, S);
+}
+
+/* _run_script(chunk, ...): aloop.run for the command's script, whose task
+ * is named "main" and takes no number, so that the tasks a script creates
+ * are numbered as under lua5.4. */
+static int l_run_script(lua_State *L) {
+  lstate *S = laloop_state(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (S->cur || S->loop.depth > 0)
+    return luaL_error(L, "aloop._run_script: the loop is running");
+  S->naming_script = 1;
+  return run_toplevel(L, S);
+}
+
+/* ---- small functions ---------------------------------------------------- */
+
+static int l_time(lua_State *L) {
+  lua_pushnumber(L, al_time());
+  return 1;
+}
+
+static int l_current_task(lua_State *L) {
+  lstate *S = laloop_state(L);
+  if (S->cur && S->cur->co == L)
+    laloop_push_anchored(L, S, S->cur->ref);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int l_get_running_loop(lua_State *L) {
+  lstate *S = laloop_state(L);
+  if (!S->cur && S->loop.depth == 0)
+    return luaL_error(L, "no running event loop");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return 1;
+}
+
+static int l_get_event_loop(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return 1;
+}
+
+/* _traceback(err): the traceback kept for err where it was raised in a
+ * task, or nil (for hosts that report errors, such as the command). */
+static int l_traceback(lua_State *L) {
+  lstate *S = laloop_state(L);
+  lua_settop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  lua_getfield(L, 2, "last_err");
+  if (!lua_isnil(L, 1) && lua_rawequal(L, 1, 3))
+    lua_getfield(L, 2, "last_tb");
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int l_set_debug(lua_State *L) {
+  laloop_state(L)->debug = lua_toboolean(L, 1);
+  return 0;
+}
+
+static int l_stats(lua_State *L) {
+  lstate *S = laloop_state(L);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)S->loop.ntasks);
+  lua_setfield(L, -2, "tasks");
+  lua_pushinteger(L, (lua_Integer)S->loop.nready);
+  lua_setfield(L, -2, "ready");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  {
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) != LUA_TNUMBER)
+        n++;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "anchored");
+  }
+  return 1;
+}
+
+/* ---- the loop object's lifetime ----------------------------------------- */
+
+static int loop_gc(lua_State *L) {
+  lstate *S = lua_touserdata(L, 1);
+  if (S->closed)
+    return 0;
+  S->closed = 1;
+  if (ev_is_active(&S->sigint)) {
+    ev_ref(S->ev);
+    ev_signal_stop(S->ev, &S->sigint);
+  }
+  if (S->own_ev) {
+    if (ev_is_default_loop(S->ev))
+      default_loop_taken = 0;
+    ev_loop_destroy(S->ev);
+  }
+  S->ev = NULL;
+  return 0;
+}
+
+/* Find or create the state's loop; leaves the loop userdata on the stack. */
+static lstate *get_state(lua_State *L, struct ev_loop *ev) {
+  lstate *S;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key) == LUA_TUSERDATA)
+    return lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  S = lua_newuserdatauv(L, sizeof *S, 0);
+  memset(S, 0, sizeof *S);
+  if (ev) {
+    S->own_ev = 0;
+  } else if (!default_loop_taken && (ev = ev_default_loop(0)) != NULL) {
+    default_loop_taken = 1;
+    S->own_ev = 1;
+  } else {
+    ev = ev_loop_new(EVFLAG_AUTO);
+    S->own_ev = 1;
+  }
+  if (!ev)
+    luaL_error(L, "aloop: cannot create an event loop");
+  S->ev = ev;
+  al_loop_init(&S->loop, ev);
+  S->loop.data = S;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  S->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  S->driver = S->L;
+  S->handle_sigint = 1;
+  ev_signal_init(&S->sigint, sigint_cb, SIGINT);
+  al_handle_init(&S->sigint_h, sigint_run);
+  /* anchors: array part for refs; "failed" is a weak set of failed tasks */
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "failed");
+  S->anchors = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaL_setmetatable(L, LALOOP_LOOP_MT);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &laloop_state_key);
+  return S;
+}
+
+static int open_module(lua_State *L, struct ev_loop *ev) {
+  static const luaL_Reg fns[] = {{"run", l_run},
+                                 {"time", l_time},
+                                 {"current_task", l_current_task},
+                                 {"get_running_loop", l_get_running_loop},
+                                 {"get_event_loop", l_get_event_loop},
+                                 {"set_debug", l_set_debug},
+                                 {"_stats", l_stats},
+                                 {"_traceback", l_traceback},
+                                 {"_run_script", l_run_script},
+                                 {NULL, NULL}};
+  int up, mod;
+  luaL_checkversion(L);
+  if (luaL_newmetatable(L, LALOOP_LOOP_MT)) {
+    lua_pushcfunction(L, loop_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  get_state(L, ev);
+  up = lua_gettop(L);
+  lua_newtable(L);
+  mod = lua_gettop(L);
+  lua_pushvalue(L, up);
+  luaL_setfuncs(L, fns, 1);
+  laloop_open_errors(L, mod);
+  laloop_open_tasks(L, mod, up);
+  laloop_open_loop(L, mod, up);
+  lua_pushliteral(L, ALOOP_VERSION);
+  lua_setfield(L, mod, "_VERSION");
+  /* The parts written in Lua complete the module. */
+  {
+    const laloop_part *p;
+    for (p = laloop_lua_parts; p->name; p++) {
+      if (luaL_loadbufferx(L, p->src, p->len, p->name, "t") != LUA_OK)
+        return lua_error(L);
+      lua_pushvalue(L, mod);
+      lua_call(L, 1, 0);
+    }
+  }
+  lua_remove(L, up);
+  return 1;
+}
+
+int luaopen_aloop(lua_State *L) { return open_module(L, NULL); }
+
+int aloop_openlib(lua_State *L, struct ev_loop *ev) {
+  return open_module(L, ev);
+}

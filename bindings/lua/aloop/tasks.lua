@@ -1,0 +1,271 @@
+-- aloop/tasks.lua -- the combinators written on top of the C core: timeout
+-- scopes, wait_for, wait, shield and as_completed. Loaded once with the
+-- module table by luaopen_aloop.
+local aloop = ...
+
+local Future, create_task, current_task = aloop.Future, aloop.create_task, aloop.current_task
+local is_cancelled = aloop.is_cancelled
+local loop = aloop.get_event_loop()
+local getmetatable, setmetatable, type, error, select, pcall =
+  getmetatable, setmetatable, type, error, select, pcall
+
+getmetatable(loop).__index.create_task = function(_, fn, ...)
+  return create_task(fn, ...)
+end
+
+local function is_future(x)
+  local mt = type(x) == "userdata" and getmetatable(x)
+  return mt and (mt.__name == "aloop.Task" or mt.__name == "aloop.Future")
+end
+aloop.is_future = is_future
+
+local function callable(x)
+  if type(x) == "function" then return true end
+  local mt = getmetatable(x)
+  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
+end
+
+-- A Task or Future as it is, a function run as a new task.
+local function ensure_future(x, fname, argn)
+  if is_future(x) then return x end
+  if callable(x) then return create_task(x) end
+  error(string.format("bad argument #%d to '%s' (Task, Future or function expected, got %s)",
+    argn, fname, type(x)), 3)
+end
+aloop.ensure_future = function(x) return ensure_future(x, "ensure_future", 1) end
+
+local function need_task(fname)
+  local t = current_task()
+  if not t then error("aloop." .. fname .. " called outside a task", 3) end
+  return t
+end
+
+local function check_delay(d, fname, argn, allow_nil)
+  if d == nil and allow_nil then return nil end
+  if type(d) ~= "number" or d ~= d then
+    error(string.format("bad argument #%d to '%s' (number expected, got %s)",
+      argn, fname, d ~= d and "nan" or (d == nil and "no value" or type(d))), 3)
+  end
+  return d
+end
+
+------------------------------------------------------------------------------
+-- timeout(delay): a <close>-able scope; when it expires it cancels the task
+-- and, on leaving, turns that cancellation (only its own) into TimeoutError.
+
+local Timeout = {}
+Timeout.__index = Timeout
+Timeout.__name = "aloop.Timeout"
+
+local function on_expire(self)
+  self._handle = nil
+  self._state = "expiring"
+  self._task:cancel()
+end
+
+function Timeout:reschedule(delay)
+  check_delay(delay, "reschedule", 1, true)
+  if self._state ~= "entered" then
+    error("aloop.timeout: cannot reschedule a timeout that is " .. self._state, 2)
+  end
+  if self._handle then self._handle:cancel(); self._handle = nil end
+  self._when = delay and aloop.time() + delay or nil
+  if delay then
+    if delay <= 0 then
+      self._handle = loop:call_soon(on_expire, self)
+    else
+      self._handle = loop:call_later(delay, on_expire, self)
+    end
+  end
+end
+
+function Timeout:when() return self._when end
+function Timeout:expired() return self._state == "expiring" or self._state == "expired" end
+
+function Timeout:__close(err)
+  if self._handle then self._handle:cancel(); self._handle = nil end
+  if self._state == "expiring" then
+    self._state = "expired"
+    if self._task:uncancel() <= self._cancelling and err ~= nil and is_cancelled(err) then
+      error(aloop.error("TimeoutError"), 0)
+    end
+  elseif self._state == "entered" then
+    self._state = "exited"
+  end
+end
+
+function aloop.timeout(delay)
+  check_delay(delay, "timeout", 1, true)
+  local task = need_task("timeout")
+  local self = setmetatable({ _task = task, _state = "entered",
+    _cancelling = task:cancelling() }, Timeout)
+  self:reschedule(delay)
+  return self
+end
+
+function aloop.timeout_at(when)
+  check_delay(when, "timeout_at", 1, true)
+  return aloop.timeout(when and when - aloop.time())
+end
+
+------------------------------------------------------------------------------
+-- wait_for(aw, timeout): await with a time limit; on timeout the inner task
+-- is cancelled and waited for before TimeoutError is raised.
+
+function aloop.wait_for(aw, delay)
+  local fut = ensure_future(aw, "wait_for", 1)
+  check_delay(delay, "wait_for", 2, true)
+  need_task("wait_for")
+  if delay == nil then return fut:await() end
+  local scope <close> = aloop.timeout(delay)
+  return fut:await()
+end
+
+------------------------------------------------------------------------------
+-- shield(aw): a future that follows aw, whose cancellation does not reach aw.
+
+function aloop.shield(aw)
+  local inner = ensure_future(aw, "shield", 1)
+  if inner:done() then return inner end
+  local outer = Future()
+  inner:add_done_callback(function()
+    if outer:done() then
+      if not inner:cancelled() then inner:exception() end -- seen: not lost
+      return
+    end
+    if inner:cancelled() then
+      outer:cancel()
+    else
+      local err = inner:exception()
+      if err ~= nil then
+        outer:set_exception(err)
+      else
+        outer:set_result(inner:result())
+      end
+    end
+  end)
+  return outer
+end
+
+------------------------------------------------------------------------------
+-- wait(fs, opts) -> done, pending (sets: tables keyed by the futures).
+
+local return_whens = { FIRST_COMPLETED = true, FIRST_EXCEPTION = true, ALL_COMPLETED = true }
+aloop.FIRST_COMPLETED = "FIRST_COMPLETED"
+aloop.FIRST_EXCEPTION = "FIRST_EXCEPTION"
+aloop.ALL_COMPLETED = "ALL_COMPLETED"
+
+local function check_list(fs, fname)
+  if type(fs) ~= "table" or getmetatable(fs) ~= nil then
+    error(string.format("bad argument #1 to '%s' (array of Tasks or Futures expected, got %s)",
+      fname, type(fs)), 3)
+  end
+  for i = 1, #fs do
+    if not is_future(fs[i]) then
+      error(string.format("bad argument #1 to '%s' (item %d: Task or Future expected, got %s)",
+        fname, i, type(fs[i])), 3)
+    end
+  end
+end
+
+function aloop.wait(fs, opts)
+  check_list(fs, "wait")
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'wait' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  opts = opts or {}
+  local return_when = opts.return_when or "ALL_COMPLETED"
+  if not return_whens[return_when] then
+    error("bad argument #2 to 'wait' (return_when must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED)", 2)
+  end
+  local timeout = check_delay(opts.timeout, "wait", 2, true)
+  need_task("wait")
+  if #fs == 0 then error("bad argument #1 to 'wait' (the set of futures is empty)", 2) end
+
+  local function satisfied()
+    local ndone = 0
+    for i = 1, #fs do
+      local f = fs[i]
+      if f:done() then
+        ndone = ndone + 1
+        if return_when == "FIRST_COMPLETED" then return true end
+        if return_when == "FIRST_EXCEPTION" and not f:cancelled() and f:exception() ~= nil then
+          return true
+        end
+      end
+    end
+    return ndone == #fs
+  end
+
+  if not satisfied() then
+    local waiter = Future()
+    local function on_done()
+      if not waiter:done() and satisfied() then waiter:set_result() end
+    end
+    local handle
+    if timeout then
+      handle = loop:call_later(timeout, function()
+        if not waiter:done() then waiter:set_result() end
+      end)
+    end
+    local seen = {}
+    for i = 1, #fs do
+      if not seen[fs[i]] then seen[fs[i]] = true; fs[i]:add_done_callback(on_done) end
+    end
+    local ok, err = pcall(waiter.await, waiter)
+    if handle then handle:cancel() end
+    for f in pairs(seen) do f:remove_done_callback(on_done) end
+    if not ok then error(err, 0) end
+  end
+  local done, pending = {}, {}
+  for i = 1, #fs do
+    if fs[i]:done() then done[fs[i]] = true else pending[fs[i]] = true end
+  end
+  return done, pending
+end
+
+------------------------------------------------------------------------------
+-- as_completed(fs [, opts]): for f in aloop.as_completed(fs) do ... end gives
+-- the futures in the order they complete; opts.timeout bounds the whole.
+
+function aloop.as_completed(fs, opts)
+  check_list(fs, "as_completed")
+  local timeout = check_delay(opts and opts.timeout, "as_completed", 2, true)
+  local queue, head, remaining, waiter = {}, 1, 0, nil
+  local seen = {}
+  for i = 1, #fs do
+    local f = fs[i]
+    if not seen[f] then
+      seen[f] = true
+      remaining = remaining + 1
+      f:add_done_callback(function(done)
+        queue[#queue + 1] = done
+        if waiter and not waiter:done() then waiter:set_result() end
+      end)
+    end
+  end
+  local deadline = timeout and aloop.time() + timeout
+  return function()
+    if remaining == 0 then return nil end
+    while head > #queue do
+      waiter = Future()
+      if deadline then
+        local left = deadline - aloop.time()
+        if left <= 0 then error(aloop.error("TimeoutError"), 2) end
+        local ok, err = pcall(aloop.wait_for, waiter, left)
+        if not ok then
+          if aloop.is_timeout(err) then error(err, 2) end
+          error(err, 0)
+        end
+      else
+        waiter:await()
+      end
+    end
+    remaining = remaining - 1
+    local f = queue[head]
+    queue[head] = nil
+    head = head + 1
+    return f
+  end
+end
+

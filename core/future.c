@@ -1,0 +1,106 @@
+/* future.c -- futures: a state, waiters told in order on completion, and
+ * cancellation dispatched by kind (plain future, task, gather). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "al.h"
+
+void al_future_init(al_future_t *f, al_loop_t *loop, int kind) {
+  f->loop = loop;
+  f->whead = f->wtail = NULL;
+  f->cancel_msg = NULL;
+  f->kind = (unsigned char)kind;
+  f->state = AL_PENDING;
+  f->flags = 0;
+}
+
+void al_waiter_init(al_waiter_t *w, al_waiter_cb cb, void *data) {
+  w->next = w->prev = NULL;
+  w->owner = NULL;
+  w->cb = cb;
+  w->data = data;
+}
+
+void al_future_add_waiter(al_future_t *f, al_waiter_t *w) {
+  w->owner = f;
+  w->next = NULL;
+  w->prev = f->wtail;
+  if (f->wtail)
+    f->wtail->next = w;
+  else
+    f->whead = w;
+  f->wtail = w;
+}
+
+void al_waiter_remove(al_waiter_t *w) {
+  al_future_t *f = w->owner;
+  if (!f)
+    return;
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    f->whead = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    f->wtail = w->prev;
+  w->next = w->prev = NULL;
+  w->owner = NULL;
+}
+
+void al_future_destroy(al_future_t *f) {
+  while (f->whead)
+    al_waiter_remove(f->whead);
+  free(f->cancel_msg);
+  f->cancel_msg = NULL;
+}
+
+void al_future_finish(al_future_t *f, int state) {
+  al_waiter_t *w;
+  f->state = (unsigned char)state;
+  /* A callback may link or unlink other waiters: always take the head. */
+  while ((w = f->whead) != NULL) {
+    al_waiter_remove(w);
+    w->cb(w, f);
+  }
+}
+
+void al_future_set_msg(al_future_t *f, const char *msg) {
+  char *copy = NULL;
+  if (msg) {
+    size_t n = strlen(msg) + 1;
+    copy = malloc(n);
+    if (copy)
+      memcpy(copy, msg, n);
+  }
+  free(f->cancel_msg);
+  f->cancel_msg = copy;
+}
+
+static bool gather_cancel(al_gather_t *g, const char *msg) {
+  bool any = false;
+  size_t i;
+  for (i = 0; i < g->n; i++) {
+    al_future_t *child = g->children[i].owner; /* NULL once it is done */
+    if (child && al_future_cancel(child, msg))
+      any = true;
+  }
+  if (any)
+    g->cancel_requested = true;
+  return any;
+}
+
+bool al_future_cancel(al_future_t *f, const char *msg) {
+  if (f->state != AL_PENDING)
+    return false;
+  switch (f->kind) {
+  case AL_KIND_TASK:
+    return al_task_cancel((al_task_t *)f, msg);
+  case AL_KIND_GATHER:
+    return gather_cancel((al_gather_t *)f, msg);
+  default:
+    al_future_set_msg(f, msg);
+    al_future_finish(f, AL_CANCELLED);
+    return true;
+  }
+}

@@ -1,0 +1,112 @@
+/* loop.c -- the scheduler: a FIFO ready queue drained in turns between polls
+ * of libev. libev callbacks only post handles here; handles (which may run
+ * Lua through their owner) are run from al_loop_step, never inside ev_run. */
+#include <time.h>
+
+#include "al.h"
+
+double al_time(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void al_handle_init(al_handle_t *h, al_handle_cb cb) {
+  h->next = NULL;
+  h->cb = cb;
+  h->queued = false;
+}
+
+void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
+  loop->ev = ev;
+  loop->head = loop->tail = NULL;
+  loop->nready = 0;
+  loop->ntasks = 0;
+  loop->last_poll = 0;
+  loop->depth = 0;
+  loop->data = NULL;
+}
+
+void al_loop_post(al_loop_t *loop, al_handle_t *h) {
+  if (h->queued)
+    return;
+  h->queued = true;
+  h->next = NULL;
+  if (loop->tail)
+    loop->tail->next = h;
+  else
+    loop->head = h;
+  loop->tail = h;
+  loop->nready++;
+}
+
+void al_loop_unpost(al_loop_t *loop, al_handle_t *h) {
+  al_handle_t **pp, *prev = NULL;
+  if (!h->queued)
+    return;
+  for (pp = &loop->head; *pp; prev = *pp, pp = &(*pp)->next) {
+    if (*pp == h) {
+      *pp = h->next;
+      if (loop->tail == h)
+        loop->tail = prev;
+      h->queued = false;
+      h->next = NULL;
+      loop->nready--;
+      return;
+    }
+  }
+}
+
+/* Run the handles that were ready when the turn began. */
+static void run_ready(al_loop_t *loop) {
+  size_t n = loop->nready;
+  while (n-- > 0 && loop->head) {
+    al_handle_t *h = loop->head;
+    loop->head = h->next;
+    if (!loop->head)
+      loop->tail = NULL;
+    loop->nready--;
+    h->queued = false;
+    h->next = NULL;
+    h->cb(h);
+  }
+}
+
+int al_loop_step(al_loop_t *loop) {
+  int active;
+  double now;
+  loop->depth++;
+  run_ready(loop);
+  loop->depth--;
+  if (loop->nready > 0) {
+    /* Work is ready: poll without blocking, but not on every turn, since a
+     * turn can be a single task switch and a poll is a system call. */
+    now = al_time();
+    if (now - loop->last_poll >= AL_POLL_INTERVAL) {
+      loop->last_poll = now;
+      ev_run(loop->ev, EVRUN_NOWAIT);
+    }
+    return AL_STEP_MORE;
+  }
+  active = ev_run(loop->ev, EVRUN_ONCE);
+  loop->last_poll = al_time();
+  if (loop->nready == 0 && !active)
+    return AL_STEP_STUCK;
+  return AL_STEP_MORE;
+}
+
+void al_loop_step_nowait(al_loop_t *loop) {
+  loop->depth++;
+  run_ready(loop);
+  loop->depth--;
+  loop->last_poll = al_time();
+  ev_run(loop->ev, EVRUN_NOWAIT);
+}
+
+void al_timer_start(al_loop_t *loop, ev_timer *w, double delay) {
+  /* ev_now() is the time of the last poll, which may be long ago in a busy
+   * turn; a timer set against it could fire before `delay` has passed. */
+  ev_now_update(loop->ev);
+  ev_timer_set(w, delay > 0 ? delay : 0, 0.);
+  ev_timer_start(loop->ev, w);
+}
