@@ -30,7 +30,9 @@ struct lstate {
   int anchors;         /* registry ref: table anchoring active objects */
   ltask *cur;          /* the task whose coroutine is running, if any */
   al_scope_t *scope;   /* scope of the innermost top-level run */
-  unsigned long ntask; /* tasks ever created, for names */
+  unsigned ntask;      /* tasks ever created, for names */
+  const void *mt_task, *mt_future, *mt_gather; /* metatables, to compare */
+  const void *mt_future_gc; /* a Future that needs finalising */
   int closed;
   int debug;
   int handle_sigint;   /* top-level run turns Ctrl-C into cancelling main */
@@ -41,24 +43,27 @@ struct lstate {
   int naming_script; /* the next task is the command's script */
 };
 
-/* Task userdata. User values: 1 coroutine, 2 name, 3 traceback. */
+/* Task userdata. User value 1: the coroutine. A name given with set_name
+ * and the traceback of its error live in the weak table anchors.extras, as
+ * few tasks have them: 100 000 sleeping tasks should cost little more than
+ * their coroutines. */
 struct ltask {
-  al_task_t t;    /* first: an ltask* is an al_task_t* is an al_future_t* */
-  lstate *S;
+  al_task_t t;      /* first: an ltask* is an al_task_t* is an al_future_t* */
   lua_State *co;
-  void *run_id;   /* the scope it was created in, for reporting at run end */
-  int ref;        /* anchor while pending, else LUA_NOREF */
-  int nres;       /* after it finished: results at co[1..nres] */
-  int cancel_now; /* raise the cancellation at the await point */
-  int has_error;  /* after it failed: the error is co[1] */
-  unsigned long id;
+  void *run_id;     /* the scope it was created in, for reporting at run end */
+  int ref;          /* anchor while pending, else LUA_NOREF */
+  int nres;         /* after it finished: results at co[1..nres] */
+  unsigned id;      /* for its default name; 0 for the command's script */
+  unsigned char cancel_now; /* raise the cancellation at the await point */
+  unsigned char has_error;  /* after it failed: the error is co[1] */
 };
+
+#define LALOOP_S(f) ((lstate *)((al_future_t *)(f))->loop->data)
 
 /* Future userdata. User value 1: the single result, a packed table of
  * results (nres != 1), or the error. */
 typedef struct lfuture {
   al_future_t f;
-  lstate *S;
   int nres;
 } lfuture;
 
@@ -87,8 +92,8 @@ int laloop_await(lua_State *L, int idx);
 int laloop_push_outcome(lua_State *L, int idx, int first_only);
 void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id);
 void laloop_open_tasks(lua_State *L, int mod, int up);
-void laloop_new_class(lua_State *L, int up, const char *name,
-                      const luaL_Reg *methods, const luaL_Reg *metas);
+const void *laloop_new_class(lua_State *L, int up, const char *name,
+                             const luaL_Reg *methods, const luaL_Reg *metas);
 
 /* generated from the files in bindings/lua/aloop by embed.lua */
 typedef struct laloop_part {

@@ -97,8 +97,25 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
 /* The record of one aloop.run: the scope its tasks are created in. */
 typedef struct lrun {
   al_scope_t scope;
-  int cancelled; /* the calling task was cancelled meanwhile */
+  int cancelled;   /* the calling task was cancelled meanwhile */
+  al_waiter_t w;   /* top level: told when the main task is done ... */
+  al_handle_t h;   /* ... and queues this, which stops the loop's step */
+  al_loop_t *loop;
 } lrun;
+
+/* As asyncio's run_until_complete: the main task's completion queues a
+ * callback that stops the loop after its turn, so what the main task just
+ * queued still takes its first step, and nothing blocks in a poll after. */
+static void run_stop_cb(al_handle_t *h) {
+  lrun *run = al_container_of(h, lrun, h);
+  al_loop_stop(run->loop);
+}
+
+static void run_main_done(al_waiter_t *w, al_future_t *f) {
+  lrun *run = al_container_of(w, lrun, w);
+  (void)f;
+  al_loop_post(run->loop, &run->h);
+}
 
 /* Cancel (once each) the tasks left in a scope, in creation order. */
 static void cancel_leftovers(al_scope_t *s) {
@@ -135,10 +152,14 @@ static int run_toplevel(lua_State *L, lstate *S) {
   run = lua_newuserdatauv(L, sizeof *run, 0);
   al_scope_init(&run->scope, NULL);
   run->cancelled = 0;
+  run->loop = &S->loop;
+  al_waiter_init(&run->w, run_main_done, NULL);
+  al_handle_init(&run->h, run_stop_cb);
   S->scope = &run->scope;
   S->driver = L;
   main = laloop_new_task(L, S, 1, nargs);
   main_idx = lua_gettop(L);
+  al_future_add_waiter(&main->t.fut, &run->w);
   S->interrupted = 0;
   S->sigint_target = main;
   if (S->handle_sigint) {
@@ -164,6 +185,10 @@ static int run_toplevel(lua_State *L, lstate *S) {
   }
   interrupted = S->interrupted;
   S->interrupted = 0;
+  al_waiter_remove(&run->w);
+  al_loop_unpost(&S->loop, &run->h);
+  S->loop.stop = false;
+  main->t.fut.flags |= AL_F_RETRIEVED; /* run raises it */
   laloop_report_unretrieved(L, S, &run->scope);
   S->scope = saved_scope;
   S->driver = saved_driver;
@@ -208,6 +233,7 @@ static int run_nested_k(lua_State *L, int status, lua_KContext ctx) {
     al_task_await(&cur->t, &run->scope.head->fut);
     return lua_yieldk(L, 0, ctx, run_nested_k);
   }
+  main->t.fut.flags |= AL_F_RETRIEVED; /* run raises it */
   laloop_report_unretrieved(L, S, &run->scope);
   if (run->cancelled && main->t.fut.state != AL_CANCELLED)
     return laloop_error(L, "CancelledError", cur->t.fut.cancel_msg);
@@ -389,6 +415,12 @@ static lstate *get_state(lua_State *L, struct ev_loop *ev) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_setfield(L, -2, "failed");
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "extras");
   S->anchors = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_setmetatable(L, LALOOP_LOOP_MT);
   lua_pushvalue(L, -1);

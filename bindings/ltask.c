@@ -12,23 +12,51 @@ static void task_step(al_handle_t *h);
 
 /* ---- helpers ------------------------------------------------------------ */
 
-al_future_t *laloop_tofuture(lua_State *L, int idx) {
-  void *p = lua_touserdata(L, idx);
-  if (p && lua_getmetatable(L, idx)) {
-    static const char *const mts[] = {LALOOP_TASK_MT, LALOOP_FUTURE_MT,
-                                      LALOOP_GATHER_MT};
-    size_t i;
-    for (i = 0; i < sizeof mts / sizeof mts[0]; i++) {
-      luaL_getmetatable(L, mts[i]);
-      if (lua_rawequal(L, -1, -2)) {
-        lua_pop(L, 2);
-        return p;
-      }
-      lua_pop(L, 1);
-    }
+/* Metatables are told apart by address: no string lookups on hot paths. */
+static const void *metatable_of(lua_State *L, int idx) {
+  const void *mt = NULL;
+  if (lua_getmetatable(L, idx)) {
+    mt = lua_topointer(L, -1);
     lua_pop(L, 1);
   }
+  return mt;
+}
+
+al_future_t *laloop_tofuture(lua_State *L, int idx) {
+  lstate *S = laloop_state(L);
+  void *p = lua_touserdata(L, idx);
+  const void *mt = p ? metatable_of(L, idx) : NULL;
+  if (mt && (mt == S->mt_task || mt == S->mt_future || mt == S->mt_gather ||
+             mt == S->mt_future_gc))
+    return p;
   return NULL;
+}
+
+static void *check_class(lua_State *L, int idx, const void *mt,
+                         const char *tname) {
+  void *p = lua_touserdata(L, idx);
+  if (!p || metatable_of(L, idx) != mt)
+    luaL_typeerror(L, idx, tname);
+  return p;
+}
+
+/* Push the extras table of the task at idx (creating it if `create`), or
+ * nil. */
+static int push_extras(lua_State *L, lstate *S, int idx, int create) {
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  lua_getfield(L, -1, "extras");
+  lua_remove(L, -2);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) == LUA_TNIL && create) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_remove(L, -2);
+  return lua_type(L, -1) == LUA_TTABLE;
 }
 
 static int is_callable(lua_State *L, int idx) {
@@ -42,7 +70,7 @@ static int is_callable(lua_State *L, int idx) {
 }
 
 static ltask *check_task(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LALOOP_TASK_MT);
+  return check_class(L, idx, laloop_state(L)->mt_task, "aloop Task");
 }
 
 static al_future_t *check_future(lua_State *L, int idx) {
@@ -74,10 +102,11 @@ ltask *laloop_new_task(lua_State *L, lstate *S, int fidx, int nargs) {
   fidx = lua_absindex(L, fidx);
   if (!scope)
     luaL_error(L, "no running event loop (call aloop.run first)");
-  lt = lua_newuserdatauv(L, sizeof *lt, 3);
+  lt = lua_newuserdatauv(L, sizeof *lt, 1);
   memset(lt, 0, sizeof *lt);
   lt->ref = LUA_NOREF;
-  luaL_setmetatable(L, LALOOP_TASK_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt_task);
+  lua_setmetatable(L, -2);
   co = lua_newthread(L);
   lua_setiuservalue(L, -2, 1);
   lua_checkstack(L, nargs + 2);
@@ -90,7 +119,6 @@ ltask *laloop_new_task(lua_State *L, lstate *S, int fidx, int nargs) {
       lua_pushvalue(L, fidx + i);
   }
   lua_xmove(L, co, nargs + 3);
-  lt->S = S;
   lt->co = co;
   if (S->naming_script) {
     S->naming_script = 0;
@@ -105,7 +133,7 @@ ltask *laloop_new_task(lua_State *L, lstate *S, int fidx, int nargs) {
 }
 
 /* The message handler of a task body: the error passes unchanged, and the
- * traceback of where it was raised is kept beside it (uservalue 3). An error
+ * traceback of where it was raised is kept beside it (extras.tb). An error
  * re-raised from an awaited task keeps that task's traceback. */
 int laloop_traceback_msgh(lua_State *L) {
   lstate *S;
@@ -131,8 +159,9 @@ int laloop_traceback_msgh(lua_State *L) {
     lua_setfield(L, 2, "last_tb");
   }
   lua_rawgeti(L, 2, lt->ref); /* the task */
+  push_extras(L, S, -1, 1);
   lua_pushvalue(L, 4);
-  lua_setiuservalue(L, -2, 3);
+  lua_setfield(L, -2, "tb");
   lua_settop(L, 1);
   return 1;
 }
@@ -178,7 +207,7 @@ static void task_finished(lstate *S, ltask *lt, int state) {
 
 static void task_step(al_handle_t *h) {
   ltask *lt = (ltask *)al_container_of(h, al_task_t, step);
-  lstate *S = lt->S;
+  lstate *S = LALOOP_S(lt);
   lua_State *co = lt->co;
   int nres = 0, nargs = 0, status;
   if (!lt->t.started) {
@@ -334,7 +363,15 @@ static void push_error_value(lua_State *L, int idx, al_future_t *f) {
     }
     lua_pop(L, 1);
   }
-  laloop_push_error(L, "CancelledError", f->cancel_msg);
+  {
+    /* A plain future cancelled by a task's cancel(msg) passed on to it may
+     * not keep the message: the task awaiting it has it. */
+    const char *msg = f->cancel_msg;
+    lstate *S = LALOOP_S(f);
+    if (!msg && f->kind == AL_KIND_FUTURE && S->cur)
+      msg = S->cur->t.fut.cancel_msg;
+    laloop_push_error(L, "CancelledError", msg);
+  }
 }
 
 int laloop_push_outcome(lua_State *L, int idx, int first_only) {
@@ -463,7 +500,13 @@ static int f_exception(lua_State *L) {
 
 static void push_name(lua_State *L, int idx) {
   ltask *lt = lua_touserdata(L, idx);
-  if (lua_getiuservalue(L, idx, 2) == LUA_TNIL) {
+  idx = lua_absindex(L, idx);
+  if (push_extras(L, LALOOP_S(lt), idx, 0))
+    lua_getfield(L, -1, "name");
+  else
+    lua_pushnil(L);
+  lua_remove(L, -2);
+  if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     if (lt->id == 0)
       lua_pushliteral(L, "main");
@@ -483,13 +526,23 @@ static int t_set_name(lua_State *L) {
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   luaL_tolstring(L, 2, NULL);
-  lua_setiuservalue(L, 1, 2);
+  push_extras(L, laloop_state(L), 1, 1);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "name");
   return 0;
+}
+
+static void push_traceback(lua_State *L, int idx) {
+  if (push_extras(L, laloop_state(L), idx, 0))
+    lua_getfield(L, -1, "tb");
+  else
+    lua_pushnil(L);
+  lua_remove(L, -2);
 }
 
 static int t_traceback(lua_State *L) {
   check_task(L, 1);
-  lua_getiuservalue(L, 1, 3);
+  push_traceback(L, 1);
   return 1;
 }
 
@@ -508,16 +561,16 @@ static void report_if_unretrieved(lua_State *L, int idx, al_future_t *f,
   idx = lua_absindex(L, idx);
   push_error_value(L, idx, f);
   if (f->kind == AL_KIND_TASK)
-    lua_getiuservalue(L, idx, 3);
+    push_traceback(L, idx);
   else
     lua_pushnil(L);
-  laloop_report(L, ((ltask *)f)->S, what, lua_gettop(L) - 1, lua_gettop(L));
+  laloop_report(L, LALOOP_S(f), what, lua_gettop(L) - 1, lua_gettop(L));
   lua_pop(L, 2);
 }
 
 static int t_gc(lua_State *L) {
   ltask *lt = lua_touserdata(L, 1);
-  if (!lt->S || lt->S->closed)
+  if (!lt->t.fut.loop || LALOOP_S(lt)->closed)
     return 0;
   report_if_unretrieved(L, 1, &lt->t.fut, "Task exception was never retrieved");
   al_task_destroy(&lt->t);
@@ -550,14 +603,32 @@ static int l_future(lua_State *L) {
   lstate *S = laloop_state(L);
   lfuture *lf = lua_newuserdatauv(L, sizeof *lf, 1);
   al_future_init(&lf->f, &S->loop, AL_KIND_FUTURE);
-  lf->S = S;
   lf->nres = 0;
-  luaL_setmetatable(L, LALOOP_FUTURE_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt_future);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
 static lfuture *check_plain_future(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LALOOP_FUTURE_MT);
+  lstate *S = laloop_state(L);
+  void *p = lua_touserdata(L, idx);
+  const void *mt = p ? metatable_of(L, idx) : NULL;
+  if (!mt || (mt != S->mt_future && mt != S->mt_future_gc))
+    luaL_typeerror(L, idx, "aloop Future");
+  return p;
+}
+
+/* Futures are made without a finaliser, which would cost a fifth of a task
+ * switch; one that comes to own something (an error to report if nobody
+ * retrieves it, a cancel message) gets the finalising metatable. */
+static void needs_finaliser(lua_State *L, int idx, lfuture *lf) {
+  lstate *S = LALOOP_S(lf);
+  if (lf->f.flags & AL_F_KEEP_MSG)
+    return;
+  idx = lua_absindex(L, idx);
+  lf->f.flags |= AL_F_KEEP_MSG;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt_future_gc);
+  lua_setmetatable(L, idx);
 }
 
 static void ensure_pending(lua_State *L, al_future_t *f) {
@@ -591,6 +662,7 @@ static int fu_set_exception(lua_State *L) {
   luaL_argexpected(L, !lua_isnoneornil(L, 2), 2, "error value");
   ensure_pending(L, &lf->f);
   lua_settop(L, 2);
+  needs_finaliser(L, 1, lf);
   lua_setiuservalue(L, 1, 1);
   al_future_finish(&lf->f, AL_FAILED);
   return 0;
@@ -599,6 +671,8 @@ static int fu_set_exception(lua_State *L) {
 static int fu_cancel(lua_State *L) {
   lfuture *lf = check_plain_future(L, 1);
   const char *msg = luaL_optstring(L, 2, NULL);
+  if (msg && lf->f.state == AL_PENDING)
+    needs_finaliser(L, 1, lf);
   lua_pushboolean(L, al_future_cancel(&lf->f, msg));
   return 1;
 }
@@ -617,7 +691,7 @@ static int fu_tostring(lua_State *L) {
 
 static int fu_gc(lua_State *L) {
   lfuture *lf = lua_touserdata(L, 1);
-  if (!lf->S || lf->S->closed)
+  if (LALOOP_S(lf)->closed)
     return 0;
   report_if_unretrieved(L, 1, &lf->f, "Future exception was never retrieved");
   al_future_destroy(&lf->f);
@@ -753,7 +827,8 @@ static int l_gather(lua_State *L) {
   }
   g = lua_newuserdatauv(L, al_gather_size((size_t)n), 2);
   al_gather_init(g, &S->loop, (size_t)n, rex);
-  luaL_setmetatable(L, LALOOP_GATHER_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt_gather);
+  lua_setmetatable(L, -2);
   gi = lua_gettop(L);
   lua_createtable(L, (int)n, 0);
   ci = gi + 1;
@@ -791,9 +866,14 @@ static int l_gather(lua_State *L) {
 
 /* ---- registration ------------------------------------------------------- */
 
-void laloop_new_class(lua_State *L, int up, const char *name,
-                      const luaL_Reg *methods, const luaL_Reg *metas) {
+const void *laloop_new_class(lua_State *L, int up, const char *name,
+                             const luaL_Reg *methods, const luaL_Reg *metas) {
+  const void *mt;
   luaL_newmetatable(L, name);
+  mt = lua_topointer(L, -1);
+  /* also under its own address, for lua_rawgetp without string lookups */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, mt);
   lua_pushvalue(L, up);
   luaL_setfuncs(L, metas, 1);
   lua_newtable(L);
@@ -801,6 +881,7 @@ void laloop_new_class(lua_State *L, int up, const char *name,
   luaL_setfuncs(L, methods, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
+  return mt;
 }
 
 void laloop_open_tasks(lua_State *L, int mod, int up) {
@@ -834,8 +915,8 @@ void laloop_open_tasks(lua_State *L, int mod, int up) {
       {"add_done_callback", f_add_done_callback},
       {"remove_done_callback", f_remove_done_callback},
       {NULL, NULL}};
-  static const luaL_Reg future_metas[] = {
-      {"__tostring", fu_tostring}, {"__gc", fu_gc}, {NULL, NULL}};
+  static const luaL_Reg future_metas[] = {{"__tostring", fu_tostring},
+                                          {NULL, NULL}};
   static const luaL_Reg gather_metas[] = {{"__gc", gather_gc}, {NULL, NULL}};
   static const luaL_Reg donecb_metas[] = {{"__gc", donecb_gc}, {NULL, NULL}};
   static const luaL_Reg none[] = {{NULL, NULL}};
@@ -845,9 +926,26 @@ void laloop_open_tasks(lua_State *L, int mod, int up) {
                                  {"Future", l_future},
                                  {"gather", l_gather},
                                  {NULL, NULL}};
-  laloop_new_class(L, up, LALOOP_TASK_MT, task_methods, task_metas);
-  laloop_new_class(L, up, LALOOP_FUTURE_MT, future_methods, future_metas);
-  laloop_new_class(L, up, LALOOP_GATHER_MT, none, gather_metas);
+  lstate *S = lua_touserdata(L, up);
+  S->mt_task = laloop_new_class(L, up, LALOOP_TASK_MT, task_methods, task_metas);
+  S->mt_future =
+      laloop_new_class(L, up, LALOOP_FUTURE_MT, future_methods, future_metas);
+  S->mt_gather = laloop_new_class(L, up, LALOOP_GATHER_MT, none, gather_metas);
+  /* the finalising Future: the same methods, plus __gc */
+  luaL_getmetatable(L, LALOOP_FUTURE_MT);
+  lua_createtable(L, 0, 4);
+  lua_getfield(L, -2, "__index");
+  lua_setfield(L, -2, "__index");
+  lua_getfield(L, -2, "__tostring");
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, LALOOP_FUTURE_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pushvalue(L, up);
+  lua_pushcclosure(L, fu_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  S->mt_future_gc = lua_topointer(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, S->mt_future_gc);
+  lua_pop(L, 1);
   laloop_new_class(L, up, "aloop.DoneCallback", none, donecb_metas);
   lua_pushvalue(L, mod);
   lua_pushvalue(L, up);

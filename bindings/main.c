@@ -32,6 +32,15 @@ static void usage(FILE *to) {
 /* Message handler of the outermost call: prefer the traceback aloop kept
  * from inside the task where the error was raised. */
 static int msghandler(lua_State *L) {
+  if (lua_istable(L, 1)) { /* Ctrl-C leaves quietly, with status 130 */
+    lua_getfield(L, 1, "kind");
+    if (lua_isstring(L, -1) &&
+        strcmp(lua_tostring(L, -1), "KeyboardInterrupt") == 0) {
+      lua_pop(L, 1);
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "loaded");
   lua_getfield(L, -1, "aloop");
@@ -103,7 +112,7 @@ static struct opts collect(int argc, char **argv) {
 }
 
 static void create_arg_table(lua_State *L, int argc, char **argv, int script) {
-  int i, base = script ? script : argc;
+  int i, base = script; /* no script: the program is arg[0], as in lua */
   lua_createtable(L, argc - base, base + 1);
   for (i = 0; i < argc; i++) {
     lua_pushstring(L, argv[i]);
@@ -113,6 +122,16 @@ static void create_arg_table(lua_State *L, int argc, char **argv, int script) {
 }
 
 static int report(lua_State *L, int status) {
+  if (status != LUA_OK && lua_istable(L, -1)) {
+    lua_getfield(L, -1, "kind");
+    if (lua_isstring(L, -1) &&
+        strcmp(lua_tostring(L, -1), "KeyboardInterrupt") == 0) {
+      lua_pop(L, 2);
+      fprintf(stderr, "%s: interrupted\n", progname);
+      return status;
+    }
+    lua_pop(L, 1);
+  }
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object)");

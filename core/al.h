@@ -42,7 +42,9 @@ struct al_loop {
   size_t nready;
   size_t ntasks;            /* task records alive and not done */
   double last_poll;         /* al_time() of the last poll of libev */
+  unsigned since_check;     /* handles run since the clock was last read */
   unsigned depth;           /* nested al_loop_step calls (re-entry guard) */
+  bool stop;                /* end the current step without polling */
   void *data;               /* owner's pointer (the Lua binding's state) */
 };
 
@@ -67,6 +69,10 @@ void al_loop_unpost(al_loop_t *loop, al_handle_t *h);
  * busy loop still sees timers and I/O), blocking when nothing is. */
 int al_loop_step(al_loop_t *loop);
 
+/* Make the step under way return once its turn is run, without polling
+ * (asyncio's loop.stop(): whoever drives the loop looks at its goal). */
+void al_loop_stop(al_loop_t *loop);
+
 /* Run what is ready and poll libev without ever blocking (for embedders). */
 void al_loop_step_nowait(al_loop_t *loop);
 
@@ -78,6 +84,7 @@ double al_time(void);
 void al_timer_start(al_loop_t *loop, ev_timer *w, double delay);
 
 #define AL_POLL_INTERVAL 1e-4
+#define AL_CHECK_EVERY 32
 
 /* ---- futures ------------------------------------------------------------- */
 
@@ -85,7 +92,8 @@ enum al_state { AL_PENDING = 0, AL_DONE, AL_FAILED, AL_CANCELLED };
 enum al_kind { AL_KIND_FUTURE = 0, AL_KIND_TASK, AL_KIND_GATHER };
 enum al_flag {
   AL_F_RETRIEVED = 1, /* the outcome (error) was looked at */
-  AL_F_REPORTED = 2   /* an unretrieved error was already reported */
+  AL_F_REPORTED = 2,  /* an unretrieved error was already reported */
+  AL_F_KEEP_MSG = 4   /* a plain future that may own a cancel message */
 };
 
 /* A waiter is told, synchronously and in registration order, when the future
@@ -146,7 +154,6 @@ struct al_task {
   ev_timer timer;
   al_future_t *awaiting;        /* what it awaits; cleared when it resumes */
   void (*unwait)(al_task_t *t); /* undo an AL_WAIT_HOOK park */
-  void *park;                   /* AL_WAIT_HOOK's own data */
   al_scope_t *scope;
   al_task_t *snext, *sprev;
   unsigned ncancels;  /* cancel requests not yet uncancelled */
@@ -162,7 +169,7 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
 /* Park the task on a future, a timer or a hook until it is woken. */
 void al_task_await(al_task_t *t, al_future_t *f);
 void al_task_sleep(al_task_t *t, double delay);
-void al_task_park(al_task_t *t, void (*unwait)(al_task_t *), void *park);
+void al_task_park(al_task_t *t, void (*unwait)(al_task_t *));
 /* Wake a parked task (a hook's owner calls this when the wait is over). */
 void al_task_wake(al_task_t *t);
 /* Called by the owner as the task resumes: clears the wait state and

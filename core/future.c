@@ -99,7 +99,10 @@ bool al_future_cancel(al_future_t *f, const char *msg) {
   case AL_KIND_GATHER:
     return gather_cancel((al_gather_t *)f, msg);
   default:
-    al_future_set_msg(f, msg);
+    /* A plain future keeps the message only if its owner frees it; the
+     * cancelled task that passed it on keeps it too. */
+    if (f->flags & AL_F_KEEP_MSG)
+      al_future_set_msg(f, msg);
     al_future_finish(f, AL_CANCELLED);
     return true;
   }

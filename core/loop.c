@@ -23,7 +23,9 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   loop->nready = 0;
   loop->ntasks = 0;
   loop->last_poll = 0;
+  loop->since_check = 0;
   loop->depth = 0;
+  loop->stop = false;
   loop->data = NULL;
 }
 
@@ -60,6 +62,7 @@ void al_loop_unpost(al_loop_t *loop, al_handle_t *h) {
 /* Run the handles that were ready when the turn began. */
 static void run_ready(al_loop_t *loop) {
   size_t n = loop->nready;
+  loop->since_check += (unsigned)(n < 1024 ? n : 1024);
   while (n-- > 0 && loop->head) {
     al_handle_t *h = loop->head;
     loop->head = h->next;
@@ -78,9 +81,17 @@ int al_loop_step(al_loop_t *loop) {
   loop->depth++;
   run_ready(loop);
   loop->depth--;
+  if (loop->stop) {
+    loop->stop = false;
+    return AL_STEP_MORE;
+  }
   if (loop->nready > 0) {
     /* Work is ready: poll without blocking, but not on every turn, since a
-     * turn can be a single task switch and a poll is a system call. */
+     * turn can be a single task switch and a poll is a system call; even
+     * the clock is read only every AL_CHECK_EVERY handles. */
+    if (loop->since_check < AL_CHECK_EVERY)
+      return AL_STEP_MORE;
+    loop->since_check = 0;
     now = al_time();
     if (now - loop->last_poll >= AL_POLL_INTERVAL) {
       loop->last_poll = now;
@@ -90,10 +101,13 @@ int al_loop_step(al_loop_t *loop) {
   }
   active = ev_run(loop->ev, EVRUN_ONCE);
   loop->last_poll = al_time();
+  loop->since_check = 0;
   if (loop->nready == 0 && !active)
     return AL_STEP_STUCK;
   return AL_STEP_MORE;
 }
+
+void al_loop_stop(al_loop_t *loop) { loop->stop = true; }
 
 void al_loop_step_nowait(al_loop_t *loop) {
   loop->depth++;

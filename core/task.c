@@ -30,7 +30,6 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   ev_init(&t->timer, task_timer_cb);
   t->awaiting = NULL;
   t->unwait = NULL;
-  t->park = NULL;
   t->ncancels = 0;
   t->wait = AL_WAIT_NONE;
   t->must_cancel = false;
@@ -76,10 +75,9 @@ void al_task_sleep(al_task_t *t, double delay) {
   al_timer_start(t->fut.loop, &t->timer, delay);
 }
 
-void al_task_park(al_task_t *t, void (*unwait)(al_task_t *), void *park) {
+void al_task_park(al_task_t *t, void (*unwait)(al_task_t *)) {
   t->wait = AL_WAIT_HOOK;
   t->unwait = unwait;
-  t->park = park;
   if (t->must_cancel)
     al_task_wake(t);
 }
@@ -87,8 +85,7 @@ void al_task_park(al_task_t *t, void (*unwait)(al_task_t *), void *park) {
 void al_task_wake(al_task_t *t) {
   if (t->wait == AL_WAIT_HOOK) {
     t->unwait = NULL;
-    t->park = NULL;
-  }
+    }
   t->wait = AL_WAIT_NONE;
   al_loop_post(t->fut.loop, &t->step);
 }
@@ -101,7 +98,6 @@ bool al_task_resuming(al_task_t *t) {
   t->awaiting = NULL;
   t->wait = AL_WAIT_NONE;
   t->unwait = NULL;
-  t->park = NULL;
   t->must_cancel = false;
   return cancel;
 }
@@ -110,10 +106,10 @@ bool al_task_cancel(al_task_t *t, const char *msg) {
   if (t->fut.state != AL_PENDING)
     return false;
   t->ncancels++;
+  al_future_set_msg(&t->fut, msg);
   if (t->awaiting && t->wait == AL_WAIT_FUTURE &&
       al_future_cancel(t->awaiting, msg))
     return true; /* it wakes us when it completes, cancelled or not */
-  al_future_set_msg(&t->fut, msg);
   t->must_cancel = true;
   switch (t->wait) {
   case AL_WAIT_TIMER:

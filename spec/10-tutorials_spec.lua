@@ -34,7 +34,7 @@ local function run(cmd)
   local errfile = os.tmpname()
   local sh = table.concat({
     "s=$(date +%s.%N)",
-    ("timeout %d %s 2>%s"):format(TIMEOUT, cmd, errfile),
+    ("timeout %d %s 2>%s </dev/null"):format(TIMEOUT, cmd, errfile),
     "rc=$?",
     "e=$(date +%s.%N)",
     [[printf '\n@@spec@@ %s %s %s\n' "$rc" "$s" "$e"]],
@@ -49,11 +49,18 @@ local function run(cmd)
   return out:sub(1, pos - 1), tonumber(rc), tonumber(e) - tonumber(s), stderr
 end
 
+-- The build under test: spec/helper.lua (loaded by .busted) honours
+-- ALOOP_BIN and ALOOP_CPATH; without it, the tree's build/.
+local BIN = (rawget(_G, "H") and H.bin) or "build/aloop"
+local CPATH = (rawget(_G, "H") and H.cpath) or "./build/?.so"
+
 local MODES = {
   { name = "aloop",  -- the command-line host
-    cmd = function(script) return "build/aloop " .. script end },
+    cmd = function(script) return BIN .. " " .. script end },
   { name = "lua5.4", -- plain Lua with the C module
-    cmd = function(script) return "env LUA_CPATH='./build/?.so;;' lua5.4 " .. script end },
+    cmd = function(script)
+      return ("env LUA_CPATH='%s;;' lua5.4 %s"):format(CPATH, script)
+    end },
 }
 
 -- Each script is run once per mode; the tests read the cached result.
