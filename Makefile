@@ -21,9 +21,10 @@ LUA_PARTS := bindings/lua/aloop/tasks.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h bindings/laloop.h bindings/aloop.h
 
-DEPS := liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind
+DEPS := gcc make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all test bench asan valgrind clean deps install uninstall lint format
+.PHONY: all test bench asan valgrind clean deps demo install uninstall lint format
 
 all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a
 
@@ -72,8 +73,16 @@ valgrind: all
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
+# Installs the Debian packages (apt-get update first, as a fresh machine's
+# package lists may be empty).
 deps:
-	apt-get install -y $(DEPS)
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq $(DEPS)
+
+# A first look: two tutorial programs, run by the aloop command.
+demo: all
+	$(BUILD)/aloop scripts/10_say_after.lua
+	$(BUILD)/aloop scripts/05_cancel.lua
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

@@ -4,8 +4,12 @@
 
 static void child_done(al_waiter_t *w, al_future_t *child) {
   al_gather_t *g = w->data;
-  if (g->fut.state != AL_PENDING)
-    return; /* it already failed; the others keep running */
+  if (g->fut.state != AL_PENDING) {
+    /* It already failed; the others kept running, and their errors count
+     * as retrieved, as in asyncio. */
+    child->flags |= AL_F_RETRIEVED;
+    return;
+  }
   g->pending--;
   if (child->state == AL_FAILED || child->state == AL_CANCELLED) {
     child->flags |= AL_F_RETRIEVED; /* the gather reports or keeps it */

@@ -231,7 +231,7 @@ end
 function aloop.as_completed(fs, opts)
   check_list(fs, "as_completed")
   local timeout = check_delay(opts and opts.timeout, "as_completed", 2, true)
-  local queue, head, remaining, waiter = {}, 1, 0, nil
+  local queue, head, tail, remaining, waiter = {}, 1, 0, 0, nil
   local seen = {}
   for i = 1, #fs do
     local f = fs[i]
@@ -239,7 +239,8 @@ function aloop.as_completed(fs, opts)
       seen[f] = true
       remaining = remaining + 1
       f:add_done_callback(function(done)
-        queue[#queue + 1] = done
+        tail = tail + 1
+        queue[tail] = done
         if waiter and not waiter:done() then waiter:set_result() end
       end)
     end
@@ -247,7 +248,7 @@ function aloop.as_completed(fs, opts)
   local deadline = timeout and aloop.time() + timeout
   return function()
     if remaining == 0 then return nil end
-    while head > #queue do
+    while head > tail do
       waiter = Future()
       if deadline then
         local left = deadline - aloop.time()
