@@ -15,7 +15,7 @@ EV_LIBS    := -lev
 WARN       := -std=c11 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
 CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
 
-CORE_SRC := core/loop.c core/future.c core/task.c core/gather.c
+CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c
 BIND_SRC := bindings/lmodule.c bindings/ltask.c bindings/lloop.c bindings/lerror.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
@@ -66,8 +66,8 @@ asan:
 # The specs under valgrind: the busted process, and every command it starts.
 valgrind: all
 	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' \
-	  ALOOP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite' \
-	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  ALOOP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
 
 bench: all

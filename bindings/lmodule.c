@@ -153,7 +153,7 @@ static int run_toplevel(lua_State *L, lstate *S) {
   al_scope_init(&run->scope, NULL);
   run->cancelled = 0;
   run->loop = &S->loop;
-  al_waiter_init(&run->w, run_main_done, NULL);
+  al_waiter_init(&run->w, run_main_done);
   al_handle_init(&run->h, run_stop_cb);
   S->scope = &run->scope;
   S->driver = L;
@@ -369,6 +369,7 @@ static int loop_gc(lua_State *L) {
     ev_ref(S->ev);
     ev_signal_stop(S->ev, &S->sigint);
   }
+  al_loop_close(&S->loop);
   if (S->own_ev) {
     if (ev_is_default_loop(S->ev))
       default_loop_taken = 0;

@@ -748,7 +748,7 @@ static int f_add_done_callback(lua_State *L) {
   lua_settop(L, 2);
   cb = lua_newuserdatauv(L, sizeof *cb, 2);
   al_handle_init(&cb->h, donecb_run);
-  al_waiter_init(&cb->w, donecb_waiter, NULL);
+  al_waiter_init(&cb->w, donecb_waiter);
   cb->S = S;
   cb->ref = LUA_NOREF;
   luaL_setmetatable(L, "aloop.DoneCallback");

@@ -38,6 +38,10 @@ void al_handle_init(al_handle_t *h, al_handle_cb cb);
 
 struct al_loop {
   struct ev_loop *ev;
+  al_task_t **sleepers;     /* min-heap of sleeping tasks, by deadline */
+  size_t nsleepers, sleepers_cap;
+  unsigned sleep_seq;       /* ties between equal deadlines go FIFO */
+  ev_timer sleep_timer;     /* one libev timer, for the heap's root */
   al_handle_t *head, *tail; /* FIFO ready queue */
   size_t nready;
   size_t ntasks;            /* task records alive and not done */
@@ -56,6 +60,8 @@ enum {
 
 /* Attach to a libev loop the caller owns and keeps alive. */
 void al_loop_init(al_loop_t *loop, struct ev_loop *ev);
+/* Stop the loop's own watchers and free what it allocated. */
+void al_loop_close(al_loop_t *loop);
 
 /* Append a handle to the ready queue. Posting a queued handle is a no-op. */
 void al_loop_post(al_loop_t *loop, al_handle_t *h);
@@ -103,8 +109,7 @@ typedef void (*al_waiter_cb)(al_waiter_t *w, al_future_t *f);
 struct al_waiter {
   al_waiter_t *next, *prev;
   al_future_t *owner; /* the future it is linked to, or NULL */
-  al_waiter_cb cb;
-  void *data;
+  al_waiter_cb cb;    /* finds its record with al_container_of */
 };
 
 struct al_future {
@@ -117,7 +122,7 @@ struct al_future {
 void al_future_init(al_future_t *f, al_loop_t *loop, int kind);
 /* Detach all waiters without telling them and free the message; for __gc. */
 void al_future_destroy(al_future_t *f);
-void al_waiter_init(al_waiter_t *w, al_waiter_cb cb, void *data);
+void al_waiter_init(al_waiter_t *w, al_waiter_cb cb);
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w);
 void al_waiter_remove(al_waiter_t *w); /* no-op when not linked */
 /* Complete a pending future and tell its waiters. */
@@ -127,6 +132,14 @@ void al_future_finish(al_future_t *f, int state);
  * cancelled (already done). */
 bool al_future_cancel(al_future_t *f, const char *msg);
 void al_future_set_msg(al_future_t *f, const char *msg);
+
+/* ---- the sleepers heap (timer.c) ----------------------------------------- */
+
+/* libev callback of loop->sleep_timer: wake the sleepers that are due. */
+void al__sleepers_due(struct ev_loop *ev, ev_timer *w, int revents);
+/* Put a task in the heap to be woken (posted) at al_time() >= when. */
+void al_sleepers_add(al_loop_t *loop, al_task_t *t, double when);
+void al_sleepers_remove(al_loop_t *loop, al_task_t *t);
 
 /* ---- scopes: the tasks created under one run() --------------------------- */
 
@@ -143,7 +156,7 @@ void al_scope_init(al_scope_t *s, al_scope_t *parent);
 enum al_wait {
   AL_WAIT_NONE = 0, /* running or queued */
   AL_WAIT_FUTURE,   /* linked to a future through t->waiter */
-  AL_WAIT_TIMER,    /* sleeping on t->timer */
+  AL_WAIT_TIMER,    /* sleeping: in the loop's heap of sleepers */
   AL_WAIT_HOOK      /* parked elsewhere; t->unwait undoes it on cancel */
 };
 
@@ -151,7 +164,9 @@ struct al_task {
   al_future_t fut; /* a task is a future: must stay first */
   al_handle_t step;
   al_waiter_t waiter;
-  ev_timer timer;
+  double when;                  /* deadline of its sleep */
+  unsigned heap_index;          /* 1 + its place in the sleepers heap, or 0 */
+  unsigned seq;                 /* order of sleeps, for equal deadlines */
   al_future_t *awaiting;        /* what it awaits; cleared when it resumes */
   void (*unwait)(al_task_t *t); /* undo an AL_WAIT_HOOK park */
   al_scope_t *scope;
@@ -191,7 +206,10 @@ struct al_gather {
   al_future_t *failed; /* the child whose error the gather raises, if any */
   bool return_exceptions;
   bool cancel_requested;
-  al_waiter_t children[]; /* one per child, linked to it while it is pending */
+  struct al_gather_child {
+    al_waiter_t w; /* linked to the child while it is pending */
+    al_gather_t *g;
+  } children[];
 };
 
 size_t al_gather_size(size_t n);

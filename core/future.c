@@ -14,11 +14,10 @@ void al_future_init(al_future_t *f, al_loop_t *loop, int kind) {
   f->flags = 0;
 }
 
-void al_waiter_init(al_waiter_t *w, al_waiter_cb cb, void *data) {
+void al_waiter_init(al_waiter_t *w, al_waiter_cb cb) {
   w->next = w->prev = NULL;
   w->owner = NULL;
   w->cb = cb;
-  w->data = data;
 }
 
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w) {
@@ -81,7 +80,7 @@ static bool gather_cancel(al_gather_t *g, const char *msg) {
   bool any = false;
   size_t i;
   for (i = 0; i < g->n; i++) {
-    al_future_t *child = g->children[i].owner; /* NULL once it is done */
+    al_future_t *child = g->children[i].w.owner; /* NULL once it is done */
     if (child && al_future_cancel(child, msg))
       any = true;
   }

@@ -1,6 +1,7 @@
 /* loop.c -- the scheduler: a FIFO ready queue drained in turns between polls
  * of libev. libev callbacks only post handles here; handles (which may run
  * Lua through their owner) are run from al_loop_step, never inside ev_run. */
+#include <stdlib.h>
 #include <time.h>
 
 #include "al.h"
@@ -19,6 +20,10 @@ void al_handle_init(al_handle_t *h, al_handle_cb cb) {
 
 void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   loop->ev = ev;
+  loop->sleepers = NULL;
+  loop->nsleepers = loop->sleepers_cap = 0;
+  loop->sleep_seq = 0;
+  ev_init(&loop->sleep_timer, al__sleepers_due);
   loop->head = loop->tail = NULL;
   loop->nready = 0;
   loop->ntasks = 0;
@@ -27,6 +32,14 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   loop->depth = 0;
   loop->stop = false;
   loop->data = NULL;
+}
+
+void al_loop_close(al_loop_t *loop) {
+  if (ev_is_active(&loop->sleep_timer))
+    ev_timer_stop(loop->ev, &loop->sleep_timer);
+  free(loop->sleepers);
+  loop->sleepers = NULL;
+  loop->nsleepers = loop->sleepers_cap = 0;
 }
 
 void al_loop_post(al_loop_t *loop, al_handle_t *h) {

@@ -4,15 +4,8 @@
 #include "al.h"
 
 static void task_waiter_cb(al_waiter_t *w, al_future_t *f) {
-  al_task_t *t = w->data;
+  al_task_t *t = al_container_of(w, al_task_t, waiter);
   (void)f;
-  al_loop_post(t->fut.loop, &t->step);
-}
-
-static void task_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
-  al_task_t *t = al_container_of(w, al_task_t, timer);
-  (void)ev;
-  (void)revents;
   al_loop_post(t->fut.loop, &t->step);
 }
 
@@ -26,8 +19,10 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
                   al_handle_cb step) {
   al_future_init(&t->fut, loop, AL_KIND_TASK);
   al_handle_init(&t->step, step);
-  al_waiter_init(&t->waiter, task_waiter_cb, t);
-  ev_init(&t->timer, task_timer_cb);
+  al_waiter_init(&t->waiter, task_waiter_cb);
+  t->when = 0;
+  t->heap_index = 0;
+  t->seq = 0;
   t->awaiting = NULL;
   t->unwait = NULL;
   t->ncancels = 0;
@@ -72,7 +67,7 @@ void al_task_sleep(al_task_t *t, double delay) {
     return;
   }
   t->wait = AL_WAIT_TIMER;
-  al_timer_start(t->fut.loop, &t->timer, delay);
+  al_sleepers_add(t->fut.loop, t, al_time() + delay);
 }
 
 void al_task_park(al_task_t *t, void (*unwait)(al_task_t *)) {
@@ -93,8 +88,8 @@ void al_task_wake(al_task_t *t) {
 bool al_task_resuming(al_task_t *t) {
   bool cancel = t->must_cancel;
   al_waiter_remove(&t->waiter);
-  if (ev_is_active(&t->timer))
-    ev_timer_stop(t->fut.loop->ev, &t->timer);
+  if (t->heap_index)
+    al_sleepers_remove(t->fut.loop, t);
   t->awaiting = NULL;
   t->wait = AL_WAIT_NONE;
   t->unwait = NULL;
@@ -113,7 +108,7 @@ bool al_task_cancel(al_task_t *t, const char *msg) {
   t->must_cancel = true;
   switch (t->wait) {
   case AL_WAIT_TIMER:
-    ev_timer_stop(t->fut.loop->ev, &t->timer);
+    al_sleepers_remove(t->fut.loop, t);
     t->wait = AL_WAIT_NONE;
     al_loop_post(t->fut.loop, &t->step);
     break;

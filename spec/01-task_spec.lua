@@ -100,6 +100,62 @@ describe("create_task", function()
   end))
 end)
 
+describe("the ready queue", function()
+  it("tasks that sleep(0) in turn alternate strictly", H.async(function()
+    local order = {}
+    local function worker(name)
+      return function()
+        for i = 1, 3 do order[#order + 1] = name .. i; aloop.sleep(0) end
+      end
+    end
+    aloop.gather(worker("a"), worker("b"))
+    assert.same({ "a1", "b1", "a2", "b2", "a3", "b3" }, order)
+  end))
+
+  it("a task awaiting a future wakes before a done callback added later", H.async(function()
+    local order = {}
+    local fut = aloop.Future()
+    local t = aloop.create_task(function() fut:await(); order[#order + 1] = "task woke" end)
+    aloop.sleep(0)
+    fut:add_done_callback(function() order[#order + 1] = "cb" end)
+    fut:set_result(1)
+    t:await()
+    aloop.sleep(0)
+    assert.same({ "task woke", "cb" }, order)
+  end))
+
+  it("a task nobody references still runs to completion", H.async(function()
+    local done = false
+    aloop.create_task(function() aloop.sleep(0.01); done = true end)
+    collectgarbage(); collectgarbage()
+    aloop.sleep(0.02)
+    collectgarbage()
+    assert.is_true(done)
+  end))
+
+  it("a task awaiting a future nobody else references still wakes", H.async(function()
+    local setter
+    local t = aloop.create_task(function()
+      local fut = aloop.Future()
+      setter = function() fut:set_result("woke") end
+      return fut:await()
+    end)
+    aloop.sleep(0)
+    collectgarbage(); collectgarbage()
+    setter()
+    assert.equal("woke", t:await())
+  end))
+
+  it("a chain of 1000 tasks awaiting each other", H.async(function()
+    local prev = aloop.create_task(function() aloop.sleep(0); return 0 end)
+    for _ = 1, 1000 do
+      local p = prev
+      prev = aloop.create_task(function() return p:await() + 1 end)
+    end
+    assert.equal(1000, prev:await())
+  end))
+end)
+
 describe("task results", function()
   it("await returns every result of the function", H.async(function()
     local t = aloop.create_task(function() return 1, nil, "three" end)
@@ -116,6 +172,17 @@ describe("task results", function()
     local a, b = t:result()
     assert.equal("x", a)
     assert.equal("y", b)
+  end))
+
+  it("many results pass through await", H.async(function()
+    local vals = {}
+    for i = 1, 250 do vals[i] = i end
+    local t = aloop.create_task(function() return table.unpack(vals) end)
+    local r = table.pack(t:await())
+    assert.equal(250, r.n)
+    assert.equal(250, r[250])
+    r = table.pack(t:result())
+    assert.equal(250, r.n)
   end))
 
   it("a function returning nothing gives no values", H.async(function()
@@ -219,6 +286,15 @@ describe("task names", function()
     assert.equal("<Task pending name='w'>", tostring(t))
     t:await()
     assert.matches("^<Task finished name='w'", tostring(t))
+  end))
+
+  it("tostring of a cancelled task", H.async(function()
+    local t = aloop.create_task(aloop.sleep, 1)
+    t:set_name("c")
+    aloop.sleep(0)
+    t:cancel()
+    pcall(t.await, t)
+    assert.matches("^<Task cancelled name='c'", tostring(t))
   end))
 
   it("current_task is the running task, nil outside", H.async(function()
@@ -656,6 +732,48 @@ describe("the loop", function()
     assert.equal("a", order[1][1]); assert.is_true(order[1][2] >= 0.01)
     assert.equal("b", order[2][1]); assert.is_true(order[2][2] >= 0.02)
     assert.equal("c", order[3][1]); assert.is_true(order[3][2] >= 0.03)
+  end))
+
+  it("call_later callbacks with equal delays run in the order they were scheduled", H.async(function()
+    local loop = aloop.get_running_loop()
+    local order = {}
+    for i = 1, 5 do loop:call_later(0.01, function() order[#order + 1] = i end) end
+    aloop.sleep(0.03)
+    assert.same({ 1, 2, 3, 4, 5 }, order)
+  end))
+
+  it("tasks sleeping equal delays wake in the order they slept", H.async(function()
+    local order = {}
+    local ts = {}
+    for i = 1, 5 do
+      ts[i] = aloop.create_task(function() aloop.sleep(0.01); order[#order + 1] = i end)
+    end
+    aloop.gather(ts)
+    assert.same({ 1, 2, 3, 4, 5 }, order)
+  end))
+
+  it("in a callback: the loop is running, there is no current task, run raises", H.async(function()
+    local loop = aloop.get_running_loop()
+    local got = {}
+    loop:call_soon(function()
+      got.loop = aloop.get_running_loop()
+      got.task = aloop.current_task()
+      got.run_ok, got.run_err = pcall(aloop.run, function() end)
+    end)
+    aloop.sleep(0)
+    assert.equal(loop, got.loop)
+    assert.is_nil(got.task)
+    assert.is_false(got.run_ok)
+    assert.matches("cannot be called while the loop is running", tostring(got.run_err))
+  end))
+
+  it("a task created in a callback runs", H.async(function()
+    local t
+    aloop.get_running_loop():call_soon(function()
+      t = aloop.create_task(function() return "from callback" end)
+    end)
+    aloop.sleep(0)
+    assert.equal("from callback", t:await())
   end))
 
   it("call_at runs at an absolute time of loop:time()", H.async(function()

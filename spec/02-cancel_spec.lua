@@ -210,6 +210,45 @@ describe("cancel", function()
     t:cancel(); t:cancel()
     assert.equal(1, t:await())
   end))
+  it("a second cancel interrupts an awaiting cleanup", H.async(function()
+    local log = {}
+    local t = aloop.create_task(function()
+      local _ <close> = closer(function()
+        local ok, err = pcall(aloop.sleep, 0.5)
+        log[#log + 1] = ok and "cleanup finished" or
+          (aloop.is_cancelled(err) and "cleanup cancelled" or "?")
+      end)
+      aloop.sleep(1)
+    end)
+    aloop.sleep(0)
+    t:cancel()
+    aloop.sleep(0.005)
+    assert.is_false(t:done())
+    t:cancel()
+    local t0 = aloop.time()
+    assert.is_false(pcall(t.await, t))
+    assert.is_true(aloop.time() - t0 < 0.3)
+    assert.same({ "cleanup cancelled" }, log)
+    assert.is_true(t:cancelled())
+  end))
+
+  it("a task cancelled while its awaited task has just finished is cancelled", H.async(function()
+    -- asyncio: b is done, so b:cancel() fails and a itself must cancel;
+    -- the cancellation is raised at a's await and b's result is not seen
+    local b = aloop.create_task(function() aloop.sleep(0.01); return "b" end)
+    local a = aloop.create_task(function()
+      local ok, r = pcall(b.await, b)
+      if ok then return "a got " .. r end
+      return aloop.is_cancelled(r) and "a cancelled" or "other"
+    end)
+    aloop.sleep(0)
+    while not b:done() do aloop.sleep(0) end
+    assert.is_false(a:done())
+    assert.is_true(a:cancel())
+    assert.equal("a cancelled", a:await())
+    assert.equal("b", b:result())
+  end))
+
 end)
 
 describe("cancel passes on", function()
@@ -294,6 +333,18 @@ describe("cancel passes on", function()
     assert.is_false(b:done())
     assert.equal("b done", b:await())
     assert.is_false(b:cancelled())
+  end))
+
+  it("to a shield being awaited: the shield is cancelled, not its inner task", H.async(function()
+    local inner = aloop.create_task(function() aloop.sleep(0.02); return "inner" end)
+    local s = aloop.shield(inner)
+    local a = aloop.create_task(function() return s:await() end)
+    aloop.sleep(0)
+    a:cancel()
+    assert.is_false(pcall(a.await, a))
+    assert.is_true(s:cancelled())
+    assert.is_false(inner:cancelled())
+    assert.equal("inner", inner:await())
   end))
 
   it("through a chain of awaits", H.async(function()
@@ -407,5 +458,21 @@ describe("cancelling the main task of a nested run", function()
     assert.is_true(aloop.is_cancelled(err))
     table.sort(log)
     assert.same({ "leftover cancelled", "main cancelled" }, log)
+  end))
+
+  it("a nested run waits for leftovers that ignore their cancellation", H.async(function()
+    local log = {}
+    local r = aloop.run(function()
+      aloop.create_task(function()
+        local ok = pcall(aloop.sleep, 1)
+        assert(not ok)
+        aloop.sleep(0.02) -- ignores it and goes on a little
+        log[#log + 1] = "leftover finished"
+      end)
+      aloop.sleep(0)
+      return "main"
+    end)
+    assert.equal("main", r)
+    assert.same({ "leftover finished" }, log)
   end))
 end)

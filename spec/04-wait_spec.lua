@@ -117,6 +117,13 @@ describe("wait", function()
     assert.is_true(other)
   end))
 
+  it("takes the same task twice", H.async(function()
+    local a = aloop.create_task(after(0.005, 1))
+    local done, pending = aloop.wait({ a, a })
+    assert.same({ [a] = true }, done)
+    assert.same({}, pending)
+  end))
+
   it("takes Futures", H.async(function()
     local f1, f2 = aloop.Future(), aloop.Future()
     aloop.get_running_loop():call_later(0.005, function() f2:set_result("x") end)
@@ -228,6 +235,30 @@ describe("wait_for", function()
     assert.is_false(aloop.is_timeout(err))
     assert.is_true(inner:cancelled())
     assert.is_true(w:cancelled())
+  end))
+
+  it("timeout 0 on a done Future returns its result", H.async(function()
+    local fut = aloop.Future()
+    fut:set_result("ready")
+    assert.equal("ready", aloop.wait_for(fut, 0))
+  end))
+
+  it("timeout 0 on a function: TimeoutError, the body never ran", H.async(function()
+    local ran = false
+    local ok, err = pcall(aloop.wait_for, function() ran = true end, 0)
+    assert.is_false(ok)
+    assert.is_true(aloop.is_timeout(err))
+    assert.is_false(ran)
+  end))
+
+  it("an error the inner task raises while cleaning up after the timeout passes through", H.async(function()
+    local ok, err = pcall(aloop.wait_for, function()
+      local ok2 = pcall(aloop.sleep, 1)
+      assert(not ok2)
+      error("cleanup failed", 0)
+    end, 0.01)
+    assert.is_false(ok)
+    assert.equal("cleanup failed", err)
   end))
 
   it("leaves the caller usable after a timeout", H.async(function()
@@ -386,6 +417,17 @@ describe("timeout scope", function()
     assert.is_true(aloop.is_timeout(err))
   end))
 
+  it("timeout(0) expires before a task created inside it starts", H.async(function()
+    local ran = false
+    local ok, err = pcall(function()
+      local _ <close> = aloop.timeout(0)
+      aloop.create_task(function() ran = true end):await()
+    end)
+    assert.is_false(ok)
+    assert.is_true(aloop.is_timeout(err))
+    assert.is_false(ran)
+  end))
+
   it("timeout(0) with no await in the body raises nothing", H.async(function()
     local ok = pcall(function()
       local _ <close> = aloop.timeout(0)
@@ -414,6 +456,39 @@ describe("timeout scope", function()
     end)
     assert.is_true(aloop.is_timeout(err))
     assert.is_true(aloop.time() - t0 >= 0.02)
+  end))
+
+  it("leaving by an error before expiry: the error passes, nothing fires later", H.async(function()
+    local ok, err = pcall(function()
+      local _ <close> = aloop.timeout(0.01)
+      error("early", 0)
+    end)
+    assert.is_false(ok)
+    assert.equal("early", err)
+    assert.equal("v", aloop.sleep(0.02, "v")) -- not cancelled by the old scope
+  end))
+
+  it("the body catching the cancellation itself: no TimeoutError, expired() is true", H.async(function()
+    local scope
+    local ok, r = pcall(function()
+      local t <close> = aloop.timeout(0.01)
+      scope = t
+      local ok2 = pcall(aloop.sleep, 1)
+      return ok2 and "slept" or "caught"
+    end)
+    assert.is_true(ok)
+    assert.equal("caught", r)
+    assert.is_true(scope:expired())
+    assert.equal(0, aloop.current_task():cancelling())
+  end))
+
+  it("cannot be rescheduled after it was left", H.async(function()
+    local scope
+    do
+      local t <close> = aloop.timeout(1)
+      scope = t
+    end
+    assert.has_error(function() scope:reschedule(1) end)
   end))
 
   it("outside a task raises", function()
@@ -513,6 +588,16 @@ describe("as_completed", function()
     assert.is_false(slow:cancelled()) -- as asyncio: nothing is cancelled
     slow:cancel()
     pcall(slow.await, slow)
+  end))
+
+  it("gives a task given twice once, and nil after the last", H.async(function()
+    local a = aloop.create_task(after(0.005, "a"))
+    local b = aloop.create_task(after(0.01, "b"))
+    local it = aloop.as_completed({ a, b, a })
+    assert.equal(a, it())
+    assert.equal(b, it())
+    assert.is_nil(it())
+    assert.is_nil(it())
   end))
 
   it("of done tasks gives them all", H.async(function()

@@ -207,6 +207,9 @@ describe("misuse raises an error naming the function and the argument", function
     assert.matches("bad argument #1 to 'as_completed'", err_of(function() aloop.as_completed("x") end))
     assert.matches("bad argument #1 to 'shield' %(Task, Future or function expected, got number%)",
       err_of(function() aloop.shield(5) end))
+    assert.matches("bad argument #2 to 'wait'",
+      err_of(function() aloop.wait({ aloop.Future() }, { return_when = 5 }) end))
+    assert.matches("bad argument #1 to 'timeout'", err_of(function() aloop.timeout(0 / 0) end))
     assert.matches("bad argument #1 to 'timeout' %(number expected, got string%)",
       err_of(function() aloop.timeout("x") end))
   end))
@@ -261,6 +264,8 @@ describe("misuse raises an error naming the function and the argument", function
       err_of(function() loop:call_at("x", fn) end))
     assert.matches("bad argument #2 to 'call_at' %(function expected, got nil%)",
       err_of(function() loop:call_at(1, nil) end))
+    assert.matches("bad argument #1 to 'call_later'",
+      err_of(function() loop:call_later(0 / 0, fn) end))
     assert.matches("bad argument #1 to 'set_exception_handler' %(function expected, got number%)",
       err_of(function() loop:set_exception_handler(5) end))
   end))

@@ -113,10 +113,21 @@ end
 -- is cancelled and waited for before TimeoutError is raised.
 
 function aloop.wait_for(aw, delay)
-  local fut = ensure_future(aw, "wait_for", 1)
   check_delay(delay, "wait_for", 2, true)
+  if not (is_future(aw) or callable(aw)) then ensure_future(aw, "wait_for", 1) end
   need_task("wait_for")
+  local fut = ensure_future(aw, "wait_for", 1)
   if delay == nil then return fut:await() end
+  if delay <= 0 then
+    -- As asyncio: no time at all, so cancel it and wait for that at once.
+    if fut:done() then return fut:result() end
+    fut:cancel()
+    local waiter = aloop.shield(fut)
+    local ok, err = pcall(waiter.await, waiter)
+    if fut:cancelled() then error(aloop.error("TimeoutError"), 2) end
+    if not ok then error(err, 0) end
+    return fut:result()
+  end
   local scope <close> = aloop.timeout(delay)
   return fut:await()
 end
