@@ -26,7 +26,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all test bench asan valgrind clean deps demo install uninstall lint format
 
-all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a
+all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core
+
+# The core tested from C alone (driven by spec/07-core_spec.lua).
+$(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h
+	$(CC) $(CFLAGS_ALL) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(XLDFLAGS)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -51,21 +55,22 @@ $(BUILD)/aloop: $(BUILD)/bindings/main.o $(BUILD)/libaloop.a
 
 # The specs. ALOOP_BIN/ALOOP_CPATH say which build they test.
 test: all
-	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' $(LUA) $(BUSTED) $(BUSTED_ARGS)
+	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core \
+	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
 
 # The same specs on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
-	  build/asan/aloop build/asan/aloop.so
+	  build/asan/aloop build/asan/aloop.so build/asan/test_core
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  ALOOP_BIN=build/asan/aloop ALOOP_CPATH='build/asan/?.so' ALOOP_ASAN=1 \
+	  ALOOP_BIN=build/asan/aloop ALOOP_CPATH='build/asan/?.so' ALOOP_TEST_CORE=build/asan/test_core \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
 
 # The specs under valgrind: the busted process, and every command it starts.
 valgrind: all
-	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' \
+	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core \
 	  ALOOP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)

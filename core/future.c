@@ -77,15 +77,17 @@ void al_future_set_msg(al_future_t *f, const char *msg) {
 }
 
 static bool gather_cancel(al_gather_t *g, const char *msg) {
-  bool any = false;
+  bool any = false, before = g->cancel_requested;
   size_t i;
+  /* Set first: a child may complete, and the gather with it, at once. */
+  g->cancel_requested = true;
   for (i = 0; i < g->n; i++) {
     al_future_t *child = g->children[i].w.owner; /* NULL once it is done */
     if (child && al_future_cancel(child, msg))
       any = true;
   }
-  if (any)
-    g->cancel_requested = true;
+  if (!any)
+    g->cancel_requested = before;
   return any;
 }
 
