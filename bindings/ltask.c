@@ -465,7 +465,7 @@ static int t_uncancel(lua_State *L) {
 
 static int t_cancelling(lua_State *L) {
   ltask *lt = check_task(L, 1);
-  lua_pushinteger(L, lt->t.fut.state == AL_PENDING ? lt->t.ncancels : 0);
+  lua_pushinteger(L, lt->t.ncancels);
   return 1;
 }
 
