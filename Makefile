@@ -15,9 +15,9 @@ EV_LIBS    := -lev
 WARN       := -std=c11 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
 CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
 
-CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c
-BIND_SRC := bindings/lmodule.c bindings/ltask.c bindings/lloop.c bindings/lerror.c
-LUA_PARTS := bindings/lua/aloop/tasks.lua
+CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c
+BIND_SRC := bindings/lmodule.c bindings/ltask.c bindings/lloop.c bindings/lerror.c bindings/lsync.c
+LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h bindings/laloop.h bindings/aloop.h
 

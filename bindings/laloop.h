@@ -107,4 +107,7 @@ extern const laloop_part laloop_lua_parts[];
 void laloop_open_loop(lua_State *L, int mod, int up);
 void laloop_open_run(lua_State *L, int mod, int up);
 
+/* lsync.c */
+void laloop_open_sync(lua_State *L, int mod, int up);
+
 #endif

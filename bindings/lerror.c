@@ -64,6 +64,8 @@ PREDICATE(err_is_queue_empty, "QueueEmpty")
 PREDICATE(err_is_queue_full, "QueueFull")
 PREDICATE(err_is_queue_shutdown, "QueueShutDown")
 PREDICATE(err_is_interrupted, "KeyboardInterrupt")
+PREDICATE(err_is_broken_barrier, "BrokenBarrierError")
+PREDICATE(err_is_task_group_error, "TaskGroupError")
 
 /* aloop.error(kind [, message]) makes an error value of aloop's kind, for
  * the parts of aloop written in Lua. */
@@ -81,6 +83,8 @@ void laloop_open_errors(lua_State *L, int mod) {
       {"is_queue_full", err_is_queue_full},
       {"is_queue_shutdown", err_is_queue_shutdown},
       {"is_interrupted", err_is_interrupted},
+      {"is_broken_barrier", err_is_broken_barrier},
+      {"is_task_group_error", err_is_task_group_error},
       {"error", err_new},
       {NULL, NULL}};
   if (luaL_newmetatable(L, LALOOP_ERROR_MT)) {

@@ -456,6 +456,7 @@ static int open_module(lua_State *L, struct ev_loop *ev) {
   laloop_open_errors(L, mod);
   laloop_open_tasks(L, mod, up);
   laloop_open_loop(L, mod, up);
+  laloop_open_sync(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   /* The parts written in Lua complete the module. */

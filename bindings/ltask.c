@@ -770,7 +770,7 @@ static int f_remove_done_callback(lua_State *L) {
   al_waiter_t *w, *next;
   int removed = 0;
   luaL_checkany(L, 2);
-  for (w = f->whead; w; w = next) {
+  for (w = f->waiters.head; w; w = next) {
     next = w->next;
     if (w->cb == donecb_waiter) {
       ldonecb *cb = al_container_of(w, ldonecb, w);

@@ -16,6 +16,8 @@
 typedef struct al_loop al_loop_t;
 typedef struct al_handle al_handle_t;
 typedef struct al_waiter al_waiter_t;
+typedef struct al_wlist al_wlist_t;
+typedef struct al_waitq al_waitq_t;
 typedef struct al_future al_future_t;
 typedef struct al_task al_task_t;
 typedef struct al_scope al_scope_t;
@@ -108,13 +110,18 @@ typedef void (*al_waiter_cb)(al_waiter_t *w, al_future_t *f);
 
 struct al_waiter {
   al_waiter_t *next, *prev;
-  al_future_t *owner; /* the future it is linked to, or NULL */
-  al_waiter_cb cb;    /* finds its record with al_container_of */
+  al_wlist_t *owner; /* the list it is linked in, or NULL */
+  al_waiter_cb cb;   /* finds its record with al_container_of */
+};
+
+/* A FIFO list of waiters: a future's, or a wait queue's. */
+struct al_wlist {
+  al_waiter_t *head, *tail;
 };
 
 struct al_future {
+  al_wlist_t waiters; /* first: a waiter's owner is its future */
   al_loop_t *loop;
-  al_waiter_t *whead, *wtail;
   char *cancel_msg; /* owned copy, or NULL */
   unsigned char kind, state, flags;
 };
@@ -124,6 +131,7 @@ void al_future_init(al_future_t *f, al_loop_t *loop, int kind);
 void al_future_destroy(al_future_t *f);
 void al_waiter_init(al_waiter_t *w, al_waiter_cb cb);
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w);
+void al_wlist_append(al_wlist_t *l, al_waiter_t *w);
 void al_waiter_remove(al_waiter_t *w); /* no-op when not linked */
 /* Complete a pending future and tell its waiters. */
 void al_future_finish(al_future_t *f, int state);
@@ -175,6 +183,7 @@ struct al_task {
   unsigned char wait; /* enum al_wait */
   bool must_cancel;   /* raise the cancellation when it next resumes */
   bool started;
+  bool granted;       /* woken from a wait queue with a grant (sync.c) */
 };
 
 /* Initialise a pending task in a scope and post its first step; `step` is
@@ -221,5 +230,40 @@ void al_gather_init(al_gather_t *g, al_loop_t *loop, size_t n,
 void al_gather_add(al_gather_t *g, size_t i, al_future_t *child);
 /* Unlink from children still pending; for __gc. */
 void al_gather_destroy(al_gather_t *g);
+
+/* ---- wait queues (sync.c): what every synchronisation primitive is ------ */
+
+/* What becomes of a grant (a permit, a notification) handed to a task that
+ * is cancelled before it could use it. */
+enum al_grant_mode {
+  AL_GRANT_KEEP = 0, /* a permit: to the next waiter, else counted back */
+  AL_GRANT_PASS,     /* a wake-up: to the next waiter, else dropped */
+  AL_GRANT_DROP      /* a broadcast: nothing to pass on */
+};
+
+struct al_waitq {
+  al_wlist_t waiters; /* parked tasks, FIFO, through their t->waiter */
+  long permits;       /* AL_GRANT_KEEP: permits nobody holds */
+  long pending;       /* grants handed out that their tasks have not yet
+                       * taken up (they are woken but not yet running) */
+  unsigned char mode;
+};
+
+void al_waitq_init(al_waitq_t *q, int mode, long permits);
+/* Take a permit at once: only when one is free and nobody is waiting
+ * (FIFO: no barging past the waiters). */
+bool al_waitq_try(al_waitq_t *q);
+/* Park a task at the back of the queue until it is granted or cancelled. */
+void al_waitq_park(al_waitq_t *q, al_task_t *t);
+/* Grant up to n waiters in order (each is woken with t->granted); in KEEP
+ * mode what is left becomes permits. Returns how many were woken. */
+size_t al_waitq_grant(al_waitq_t *q, size_t n);
+/* A woken task takes up its grant (call as it resumes with t->granted). */
+void al_waitq_taken(al_waitq_t *q, al_task_t *t);
+/* A granted task was cancelled before it could use its grant. */
+void al_waitq_forfeit(al_waitq_t *q, al_task_t *t);
+size_t al_waitq_count(const al_waitq_t *q);
+/* Wake every waiter without a grant (the queue's owner is going away). */
+void al_waitq_destroy(al_waitq_t *q);
 
 #endif

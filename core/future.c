@@ -7,7 +7,7 @@
 
 void al_future_init(al_future_t *f, al_loop_t *loop, int kind) {
   f->loop = loop;
-  f->whead = f->wtail = NULL;
+  f->waiters.head = f->waiters.tail = NULL;
   f->cancel_msg = NULL;
   f->kind = (unsigned char)kind;
   f->state = AL_PENDING;
@@ -20,36 +20,40 @@ void al_waiter_init(al_waiter_t *w, al_waiter_cb cb) {
   w->cb = cb;
 }
 
-void al_future_add_waiter(al_future_t *f, al_waiter_t *w) {
-  w->owner = f;
+void al_wlist_append(al_wlist_t *l, al_waiter_t *w) {
+  w->owner = l;
   w->next = NULL;
-  w->prev = f->wtail;
-  if (f->wtail)
-    f->wtail->next = w;
+  w->prev = l->tail;
+  if (l->tail)
+    l->tail->next = w;
   else
-    f->whead = w;
-  f->wtail = w;
+    l->head = w;
+  l->tail = w;
+}
+
+void al_future_add_waiter(al_future_t *f, al_waiter_t *w) {
+  al_wlist_append(&f->waiters, w);
 }
 
 void al_waiter_remove(al_waiter_t *w) {
-  al_future_t *f = w->owner;
-  if (!f)
+  al_wlist_t *l = w->owner;
+  if (!l)
     return;
   if (w->prev)
     w->prev->next = w->next;
   else
-    f->whead = w->next;
+    l->head = w->next;
   if (w->next)
     w->next->prev = w->prev;
   else
-    f->wtail = w->prev;
+    l->tail = w->prev;
   w->next = w->prev = NULL;
   w->owner = NULL;
 }
 
 void al_future_destroy(al_future_t *f) {
-  while (f->whead)
-    al_waiter_remove(f->whead);
+  while (f->waiters.head)
+    al_waiter_remove(f->waiters.head);
   free(f->cancel_msg);
   f->cancel_msg = NULL;
 }
@@ -58,7 +62,7 @@ void al_future_finish(al_future_t *f, int state) {
   al_waiter_t *w;
   f->state = (unsigned char)state;
   /* A callback may link or unlink other waiters: always take the head. */
-  while ((w = f->whead) != NULL) {
+  while ((w = f->waiters.head) != NULL) {
     al_waiter_remove(w);
     w->cb(w, f);
   }
@@ -82,7 +86,8 @@ static bool gather_cancel(al_gather_t *g, const char *msg) {
   /* Set first: a child may complete, and the gather with it, at once. */
   g->cancel_requested = true;
   for (i = 0; i < g->n; i++) {
-    al_future_t *child = g->children[i].w.owner; /* NULL once it is done */
+    /* linked while the child is pending: its list is the child's */
+    al_future_t *child = (al_future_t *)(void *)g->children[i].w.owner;
     if (child && al_future_cancel(child, msg))
       any = true;
   }

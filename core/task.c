@@ -29,6 +29,7 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   t->wait = AL_WAIT_NONE;
   t->must_cancel = false;
   t->started = false;
+  t->granted = false;
   t->scope = scope;
   t->snext = NULL;
   t->sprev = scope ? scope->tail : NULL;
@@ -45,6 +46,7 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
 }
 
 void al_task_await(al_task_t *t, al_future_t *f) {
+  t->waiter.cb = task_waiter_cb; /* a wait queue may have set its own */
   t->awaiting = f;
   t->wait = AL_WAIT_FUTURE;
   /* A cancel requested while the task ran applies to what it awaits next,

@@ -93,7 +93,7 @@ static void test_waiters(al_loop_t *loop) {
   al_future_finish(&f, AL_DONE);
   CHECK(norder == 2 && memcmp(order, "xz", 2) == 0,
         "waiters are told in order; a removed one is not");
-  CHECK(f.whead == NULL && x.w.owner == NULL, "told waiters are unlinked");
+  CHECK(f.waiters.head == NULL && x.w.owner == NULL, "told waiters are unlinked");
   CHECK(!al_future_cancel(&f, "late"), "a done future cannot be cancelled");
   al_future_destroy(&f);
 }

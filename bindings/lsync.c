@@ -1,0 +1,103 @@
+/* lsync.c -- the wait queue as a Lua value (aloop._WaitQueue): the one
+ * primitive in C under Lock, Semaphore, Event, Condition, Barrier and the
+ * queues, which aloop/sync.lua builds on it. */
+#include "laloop.h"
+
+#define WAITQ_MT "aloop.WaitQueue"
+
+typedef struct lwaitq {
+  al_waitq_t q;
+  lstate *S;
+} lwaitq;
+
+static lwaitq *check_waitq(lua_State *L) {
+  return luaL_checkudata(L, 1, WAITQ_MT);
+}
+
+/* _WaitQueue(mode, permits): mode "keep" (permits), "pass" or "drop". */
+static int wq_new(lua_State *L) {
+  static const char *const modes[] = {"keep", "pass", "drop", NULL};
+  int mode = luaL_checkoption(L, 1, "keep", modes);
+  lua_Integer permits = luaL_optinteger(L, 2, 0);
+  lwaitq *w = lua_newuserdatauv(L, sizeof *w, 0);
+  luaL_argcheck(L, permits >= 0, 2, "permits must not be negative");
+  al_waitq_init(&w->q, mode, (long)permits);
+  w->S = laloop_state(L);
+  luaL_setmetatable(L, WAITQ_MT);
+  return 1;
+}
+
+static int wq_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  lwaitq *w = (lwaitq *)ctx;
+  ltask *lt = w->S->cur;
+  (void)status;
+  if (lt->cancel_now) {
+    lt->cancel_now = 0;
+    al_waitq_forfeit(&w->q, &lt->t); /* pass on what it was handed */
+    return laloop_error(L, "CancelledError", lt->t.fut.cancel_msg);
+  }
+  al_waitq_taken(&w->q, &lt->t);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* q:wait(): take a free permit at once, or wait in line for a grant. */
+static int wq_wait(lua_State *L) {
+  lwaitq *w = check_waitq(L);
+  ltask *lt;
+  if (al_waitq_try(&w->q)) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lt = laloop_current(L, "wait");
+  al_waitq_park(&w->q, &lt->t);
+  return lua_yieldk(L, 0, (lua_KContext)w, wq_wait_k);
+}
+
+static int wq_try(lua_State *L) {
+  lua_pushboolean(L, al_waitq_try(&check_waitq(L)->q));
+  return 1;
+}
+
+/* q:grant([n]): wake up to n waiters (1), returns how many. */
+static int wq_grant(lua_State *L) {
+  lwaitq *w = check_waitq(L);
+  lua_Integer n = luaL_optinteger(L, 2, 1);
+  luaL_argcheck(L, n >= 0, 2, "must not be negative");
+  lua_pushinteger(L, (lua_Integer)al_waitq_grant(&w->q, (size_t)n));
+  return 1;
+}
+
+static int wq_permits(lua_State *L) {
+  lua_pushinteger(L, check_waitq(L)->q.permits);
+  return 1;
+}
+
+static int wq_waiting(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)al_waitq_count(&check_waitq(L)->q));
+  return 1;
+}
+
+static int wq_pending(lua_State *L) {
+  lua_pushinteger(L, check_waitq(L)->q.pending);
+  return 1;
+}
+
+static int wq_gc(lua_State *L) {
+  lwaitq *w = lua_touserdata(L, 1);
+  if (!w->S->closed)
+    al_waitq_destroy(&w->q);
+  return 0;
+}
+
+void laloop_open_sync(lua_State *L, int mod, int up) {
+  static const luaL_Reg methods[] = {{"wait", wq_wait},       {"try", wq_try},
+                                     {"grant", wq_grant},     {"permits", wq_permits},
+                                     {"waiting", wq_waiting}, {"pending", wq_pending},
+                                     {NULL, NULL}};
+  static const luaL_Reg metas[] = {{"__gc", wq_gc}, {NULL, NULL}};
+  laloop_new_class(L, up, WAITQ_MT, methods, metas);
+  lua_pushvalue(L, up);
+  lua_pushcclosure(L, wq_new, 1);
+  lua_setfield(L, mod, "_WaitQueue");
+}
