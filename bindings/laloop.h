@@ -35,6 +35,7 @@ struct lstate {
   const void *mt_future_gc; /* a Future that needs finalising */
   int closed;
   int debug;
+  double slow_step;    /* debug: a step longer than this is reported */
   int handle_sigint;   /* top-level run turns Ctrl-C into cancelling main */
   ev_signal sigint;
   al_handle_t sigint_h;

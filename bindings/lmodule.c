@@ -3,6 +3,7 @@
  * from a task, runs a function as a child task and cleans up after it. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aloop.h"
@@ -84,9 +85,10 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
   }
   if (tb_idx && lua_type(L, tb_idx) == LUA_TSTRING) {
     fprintf(stderr, "aloop: %s\n%s\n", what, lua_tostring(L, tb_idx));
+  } else if (err_idx) {
+    fprintf(stderr, "aloop: %s\n%s\n", what, luaL_tolstring(L, err_idx, NULL));
   } else {
-    const char *msg = err_idx ? luaL_tolstring(L, err_idx, NULL) : "";
-    fprintf(stderr, "aloop: %s\n%s\n", what, msg);
+    fprintf(stderr, "aloop: %s\n", what);
   }
   fflush(stderr);
   lua_settop(L, base);
@@ -330,9 +332,22 @@ static int l_traceback(lua_State *L) {
   return 1;
 }
 
+/* set_debug(on [, seconds]): report steps longer than seconds (0.1) and
+ * where failed tasks were created. */
 static int l_set_debug(lua_State *L) {
-  laloop_state(L)->debug = lua_toboolean(L, 1);
+  lstate *S = laloop_state(L);
+  S->debug = lua_toboolean(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    double s = luaL_checknumber(L, 2);
+    luaL_argcheck(L, s >= 0, 2, "must not be negative");
+    S->slow_step = s;
+  }
   return 0;
+}
+
+static int l_get_debug(lua_State *L) {
+  lua_pushboolean(L, laloop_state(L)->debug);
+  return 1;
 }
 
 static int l_stats(lua_State *L) {
@@ -406,6 +421,11 @@ static lstate *get_state(lua_State *L, struct ev_loop *ev) {
   lua_pop(L, 1);
   S->driver = S->L;
   S->handle_sigint = 1;
+  S->slow_step = 0.1;
+  {
+    const char *d = getenv("ALOOP_DEBUG");
+    S->debug = d && *d && strcmp(d, "0") != 0;
+  }
   ev_signal_init(&S->sigint, sigint_cb, SIGINT);
   al_handle_init(&S->sigint_h, sigint_run);
   /* anchors: array part for refs; "failed" is a weak set of failed tasks */
@@ -436,6 +456,7 @@ static int open_module(lua_State *L, struct ev_loop *ev) {
                                  {"get_running_loop", l_get_running_loop},
                                  {"get_event_loop", l_get_event_loop},
                                  {"set_debug", l_set_debug},
+                                 {"get_debug", l_get_debug},
                                  {"_stats", l_stats},
                                  {"_traceback", l_traceback},
                                  {"_run_script", l_run_script},

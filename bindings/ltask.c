@@ -9,6 +9,8 @@
 
 static int task_main(lua_State *co);
 static void task_step(al_handle_t *h);
+static void push_name(lua_State *L, int idx);
+static int push_extras(lua_State *L, lstate *S, int idx, int create);
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -128,6 +130,13 @@ ltask *laloop_new_task(lua_State *L, lstate *S, int fidx, int nargs) {
   }
   lt->run_id = scope;
   lt->ref = laloop_anchor(L, S, -1);
+  if (S->debug) { /* where it was created, for the report of its error */
+    int ud = lua_gettop(L);
+    push_extras(L, S, ud, 1);
+    luaL_traceback(L, L, "task created at:", 1);
+    lua_setfield(L, -2, "created");
+    lua_settop(L, ud);
+  }
   al_task_init(&lt->t, &S->loop, scope, task_step);
   return lt;
 }
@@ -205,6 +214,34 @@ static void task_finished(lstate *S, ltask *lt, int state) {
   al_task_finish(&lt->t, state);
 }
 
+/* Debug mode: a step that kept the loop for too long, with where the task
+ * stopped (its await, or its end). */
+static void report_slow_step(lstate *S, ltask *lt, double dt, int status) {
+  lua_State *L = S->driver;
+  lua_Debug ar;
+  int base = lua_gettop(L), level;
+  const char *where = "its end";
+  laloop_push_anchored(L, S, lt->ref);
+  push_name(L, -1);
+  if (status == LUA_YIELD) {
+    for (level = 0; lua_getstack(lt->co, level, &ar); level++) {
+      lua_getinfo(lt->co, "Sl", &ar);
+      if (ar.currentline > 0) {
+        where = lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+        break;
+      }
+    }
+  }
+  {
+    char secs[32];
+    snprintf(secs, sizeof secs, "%.3f", dt);
+    lua_pushfstring(L, "Task '%s' ran %s s without yielding, until %s",
+                    lua_tostring(L, base + 2), secs, where);
+  }
+  laloop_report(L, S, lua_tostring(L, -1), 0, 0);
+  lua_settop(L, base);
+}
+
 static void task_step(al_handle_t *h) {
   ltask *lt = (ltask *)al_container_of(h, al_task_t, step);
   lstate *S = LALOOP_S(lt);
@@ -222,9 +259,18 @@ static void task_step(al_handle_t *h) {
   } else {
     lt->cancel_now = al_task_resuming(&lt->t);
   }
-  S->cur = lt;
-  status = lua_resume(co, S->driver, nargs, &nres);
-  S->cur = NULL;
+  if (S->debug) {
+    double t0 = al_time();
+    S->cur = lt;
+    status = lua_resume(co, S->driver, nargs, &nres);
+    S->cur = NULL;
+    if (al_time() - t0 > S->slow_step)
+      report_slow_step(S, lt, al_time() - t0, status);
+  } else {
+    S->cur = lt;
+    status = lua_resume(co, S->driver, nargs, &nres);
+    S->cur = NULL;
+  }
   if (status == LUA_YIELD) {
     lua_pop(co, nres);
     if (lt->t.wait == AL_WAIT_NONE && !lt->t.step.queued) {
@@ -560,10 +606,24 @@ static void report_if_unretrieved(lua_State *L, int idx, al_future_t *f,
   f->flags |= AL_F_REPORTED;
   idx = lua_absindex(L, idx);
   push_error_value(L, idx, f);
-  if (f->kind == AL_KIND_TASK)
+  if (f->kind == AL_KIND_TASK) {
     push_traceback(L, idx);
-  else
+    if (push_extras(L, LALOOP_S(f), idx, 0)) { /* debug mode: its birth */
+      lua_getfield(L, -1, "created");
+      lua_remove(L, -2);
+      if (lua_isstring(L, -1) && lua_isstring(L, -2)) {
+        lua_pushliteral(L, "\n");
+        lua_insert(L, -2);
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+      }
+    } else {
+      lua_pop(L, 1);
+    }
+  } else {
     lua_pushnil(L);
+  }
   laloop_report(L, LALOOP_S(f), what, lua_gettop(L) - 1, lua_gettop(L));
   lua_pop(L, 2);
 }
