@@ -336,12 +336,10 @@ static int l_traceback(lua_State *L) {
  * where failed tasks were created. */
 static int l_set_debug(lua_State *L) {
   lstate *S = laloop_state(L);
+  double s = luaL_optnumber(L, 2, S->slow_step);
+  luaL_argcheck(L, s >= 0, 2, "must not be negative");
   S->debug = lua_toboolean(L, 1);
-  if (!lua_isnoneornil(L, 2)) {
-    double s = luaL_checknumber(L, 2);
-    luaL_argcheck(L, s >= 0, 2, "must not be negative");
-    S->slow_step = s;
-  }
+  S->slow_step = s;
   return 0;
 }
 

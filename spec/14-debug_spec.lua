@@ -1,0 +1,63 @@
+-- 14-debug_spec.lua -- debug mode (ALOOP_DEBUG=1 or aloop.set_debug): slow
+-- steps are reported with the task's name and where it stopped; the report
+-- of an error nobody retrieved says where the task was created.
+local aloop = require "aloop"
+
+local fixture = "spec/fixtures/debug_slow.lua"
+
+local function line_of(marker)
+  local n = 0
+  for line in io.lines(fixture) do
+    n = n + 1
+    if line:find(marker, 1, true) then return n end
+  end
+end
+
+describe("debug mode", function()
+  it("ALOOP_DEBUG=1 reports a step over 100 ms with name and location", function()
+    local _, err, code = H.sh("ALOOP_DEBUG=1 " .. (H.wrap or "") .. " " .. H.bin .. " " .. fixture)
+    assert.equal(0, code)
+    assert.matches("Task 'Task%-2' ran 0%.1%d%d s without yielding, until " ..
+      fixture:gsub("%p", "%%%0") .. ":" .. line_of("-- STOPPED"), err)
+  end)
+
+  it("adds where a failed task was created to its never-retrieved report", function()
+    local _, err = H.sh("ALOOP_DEBUG=1 " .. (H.wrap or "") .. " " .. H.bin .. " " .. fixture)
+    assert.matches("Task exception was never retrieved\nlate failure", err, 1, true)
+    assert.matches("task created at:.-" .. fixture:gsub("%p", "%%%0") .. ":" .. line_of("-- CREATED"), err)
+  end)
+
+  it("is off by default: nothing but the error report", function()
+    local _, err, code = H.sh((H.wrap or "") .. " " .. H.bin .. " " .. fixture)
+    assert.equal(0, code)
+    assert.not_matches("without yielding", err)
+    assert.not_matches("task created at", err)
+    assert.matches("late failure", err, 1, true)
+  end)
+
+  it("set_debug(true, seconds) turns it on from Lua with its own threshold", H.async(function()
+    local reports = {}
+    local loop = aloop.get_running_loop()
+    loop:set_exception_handler(function(ctx) reports[#reports + 1] = ctx.message end)
+    aloop.set_debug(true, 0.02)
+    local ok, err = pcall(function()
+      assert.is_true(aloop.get_debug())
+      local t = aloop.create_task(function()
+        local t0 = os.clock()
+        while os.clock() - t0 < 0.04 do end
+      end)
+      t:await()
+    end)
+    aloop.set_debug(false)
+    loop:set_exception_handler(nil)
+    assert(ok, err)
+    assert.equal(1, #reports)
+    assert.matches("ran 0%.0%d%d s without yielding, until its end", reports[1])
+  end))
+
+  it("set_debug checks its arguments", function()
+    assert.has_error(function() aloop.set_debug(true, -1) end,
+      "bad argument #2 to 'set_debug' (must not be negative)")
+    assert.is_false(aloop.get_debug())
+  end)
+end)
