@@ -98,3 +98,72 @@ format:
 
 clean:
 	rm -rf build
+
+# ---- install ----
+# `make install` / `make uninstall`, honouring PREFIX and DESTDIR: the aloop
+# command, the Lua module, the embedding header, the static and the shared
+# library, a pkg-config file and the man page aloop(1). Driven by
+# spec/15-install_spec.lua, which also builds the LuaRocks package
+# (rockspec/aloop-scm-1.rockspec calls `make rock`).
+
+ALOOP_VER    := $(shell sed -n 's/.*define ALOOP_VERSION "aloop \([^"]*\)".*/\1/p' bindings/aloop.h)
+ALOOP_SOMAJ  := $(firstword $(subst ., ,$(ALOOP_VER)))
+INSTALL      ?= install
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+LUA_CMODDIR  ?= $(LIBDIR)/lua/5.4
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR       ?= $(PREFIX)/share/man
+
+# The .pc names lua5.4 in Requires (a host embeds Lua, so it links it too);
+# where pkg-config does not know lua5.4, its flags are written in instead.
+PC_REQUIRES := $(shell pkg-config --exists lua5.4 2>/dev/null && echo lua5.4)
+PC_CFLAGS   := $(if $(PC_REQUIRES),,$(LUA_CFLAGS))
+PC_LIBS     := $(if $(PC_REQUIRES),,$(LUA_LIBS))
+
+.PHONY: rock install uninstall
+
+all: $(BUILD)/libaloop.so
+
+# The shared library: the same objects as libaloop.a. Like a Lua C module it
+# leaves the Lua API to the host's Lua (never a second copy of Lua).
+$(BUILD)/libaloop.so: $(LIB_OBJ)
+	$(CC) $(OPT) $(XCFLAGS) -shared -Wl,-soname,libaloop.so.$(ALOOP_SOMAJ) \
+	  -o $@ $^ $(EV_LIBS) -lm $(XLDFLAGS)
+
+# What the rockspec builds (with BUILD=build/rock) and installs.
+rock: $(BUILD)/aloop $(BUILD)/aloop.so
+
+install: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/libaloop.so
+	$(INSTALL) -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LUA_CMODDIR)' '$(DESTDIR)$(INCLUDEDIR)' \
+	  '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(MANDIR)/man1'
+	$(INSTALL) -m 755 $(BUILD)/aloop '$(DESTDIR)$(BINDIR)/aloop'
+	$(INSTALL) -m 755 $(BUILD)/aloop.so '$(DESTDIR)$(LUA_CMODDIR)/aloop.so'
+	$(INSTALL) -m 644 bindings/aloop.h '$(DESTDIR)$(INCLUDEDIR)/aloop.h'
+	$(INSTALL) -m 644 $(BUILD)/libaloop.a '$(DESTDIR)$(LIBDIR)/libaloop.a'
+	$(INSTALL) -m 755 $(BUILD)/libaloop.so '$(DESTDIR)$(LIBDIR)/libaloop.so.$(ALOOP_VER)'
+	ln -sf libaloop.so.$(ALOOP_VER) '$(DESTDIR)$(LIBDIR)/libaloop.so.$(ALOOP_SOMAJ)'
+	ln -sf libaloop.so.$(ALOOP_SOMAJ) '$(DESTDIR)$(LIBDIR)/libaloop.so'
+	sed -e 's|@prefix@|$(PREFIX)|g' -e 's|@libdir@|$(LIBDIR)|g' \
+	  -e 's|@includedir@|$(INCLUDEDIR)|g' -e 's|@cmoddir@|$(LUA_CMODDIR)|g' \
+	  -e 's|@version@|$(ALOOP_VER)|g' -e 's|@requires@|$(PC_REQUIRES)|g' \
+	  -e 's|@lua_cflags@|$(PC_CFLAGS)|g' -e 's|@lua_libs@|$(PC_LIBS)|g' \
+	  bindings/aloop.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/aloop.pc'
+	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/aloop.pc'
+	$(INSTALL) -m 644 bindings/aloop.1 '$(DESTDIR)$(MANDIR)/man1/aloop.1'
+	@$(ALOOP_LDCONFIG)
+
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/aloop' '$(DESTDIR)$(LUA_CMODDIR)/aloop.so' \
+	  '$(DESTDIR)$(INCLUDEDIR)/aloop.h' '$(DESTDIR)$(LIBDIR)/libaloop.a' \
+	  '$(DESTDIR)$(LIBDIR)/libaloop.so' '$(DESTDIR)$(LIBDIR)/libaloop.so.$(ALOOP_SOMAJ)' \
+	  '$(DESTDIR)$(LIBDIR)/libaloop.so.$(ALOOP_VER)' '$(DESTDIR)$(PKGCONFIGDIR)/aloop.pc' \
+	  '$(DESTDIR)$(MANDIR)/man1/aloop.1'
+	@$(ALOOP_LDCONFIG)
+
+# Refresh the dynamic linker's cache after a real (not staged) install as
+# root into a directory it is configured to search, e.g. /usr/local/lib.
+ALOOP_LDCONFIG = if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && \
+	  grep -qsx '$(LIBDIR)' /etc/ld.so.conf /etc/ld.so.conf.d/*.conf; then ldconfig; fi
+# ---- end install ----

@@ -48,6 +48,14 @@ BENCHMARKS = [
         ],
     },
     {
+        "name": "queue", "lua": "queue.lua", "py": "queue.py", "needs_aloop": True,
+        "rows": [("queue ping-pong 1M items, Queue(1)", "seconds", "s", "ratio", 5)],
+    },
+    {
+        "name": "semaphore", "lua": "semaphore.lua", "py": "semaphore.py", "needs_aloop": True,
+        "rows": [("Semaphore(10), 100k tasks", "seconds", "s", "ratio", 5)],
+    },
+    {
         "name": "coro", "lua": "coro.lua", "py": "coro.py", "needs_aloop": False,
         "rows": [
             ("bare coroutine, heap (reference)", "bytes_per_task", "B", "info", None),
@@ -237,6 +245,12 @@ def main():
             n = median("pingpong", side, "switches")
             if s and n:
                 print("ping-pong %-7s: %.0f ns per switch" % (side, s / n * 1e9))
+    if "queue" in sel:
+        for side in sides:
+            s = median("queue", side, "seconds")
+            n = median("queue", side, "items")
+            if s and n:
+                print("queue     %-7s: %.0f ns per item (put + get + switch)" % (side, s / n * 1e9))
     if "memory" in sel and "coro" in sel:
         t = median("memory", "aloop", "bytes_per_task")
         c = median("coro", "aloop", "bytes_per_task")

@@ -51,7 +51,6 @@ struct lstate {
 struct ltask {
   al_task_t t;      /* first: an ltask* is an al_task_t* is an al_future_t* */
   lua_State *co;
-  void *run_id;     /* the scope it was created in, for reporting at run end */
   int ref;          /* anchor while pending, else LUA_NOREF */
   int nres;         /* after it finished: results at co[1..nres] */
   unsigned id;      /* for its default name; 0 for the command's script */
@@ -88,7 +87,10 @@ extern const char laloop_state_key;
 
 /* ltask.c */
 al_future_t *laloop_tofuture(lua_State *L, int idx); /* Task, Future, gather */
-ltask *laloop_new_task(lua_State *L, lstate *S, int fidx, int nargs);
+/* A task running fn (at fidx) with the nargs values after it, in scope (NULL:
+ * the running task's, else the innermost run's); pushes it. */
+ltask *laloop_new_task(lua_State *L, lstate *S, al_scope_t *scope, int fidx,
+                       int nargs);
 int laloop_await(lua_State *L, int idx);
 int laloop_push_outcome(lua_State *L, int idx, int first_only);
 void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id);

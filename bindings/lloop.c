@@ -6,7 +6,7 @@
 /* A scheduled callback. User values: 1 fn, 2 packed arguments. */
 typedef struct lcall {
   al_handle_t h;
-  ev_timer timer;
+  al_timer_t timer;
   lstate *S;
   int ref;
   int cancelled;
@@ -36,13 +36,6 @@ static void call_run(al_handle_t *h) {
   lua_settop(L, base);
 }
 
-static void call_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
-  lcall *c = al_container_of(w, lcall, timer);
-  (void)ev;
-  (void)revents;
-  al_loop_post(&c->S->loop, &c->h);
-}
-
 /* fn at fidx, its arguments after it up to the top; delay < 0: soon. */
 static int schedule(lua_State *L, int fidx, double delay) {
   lstate *S = laloop_state(L);
@@ -51,7 +44,7 @@ static int schedule(lua_State *L, int fidx, double delay) {
   luaL_checktype(L, fidx, LUA_TFUNCTION);
   c = lua_newuserdatauv(L, sizeof *c, 2);
   al_handle_init(&c->h, call_run);
-  ev_init(&c->timer, call_timer_cb);
+  al_timer_init(&c->timer, &c->h);
   c->S = S;
   c->ref = LUA_NOREF;
   c->cancelled = 0;
@@ -69,7 +62,7 @@ static int schedule(lua_State *L, int fidx, double delay) {
   if (delay < 0)
     al_loop_post(&S->loop, &c->h);
   else
-    al_timer_start(&S->loop, &c->timer, delay);
+    al_timer_add(&S->loop, &c->timer, al_time() + delay);
   return 1;
 }
 
@@ -132,8 +125,7 @@ static int h_cancel(lua_State *L) {
   if (c->cancelled || c->ref == LUA_NOREF)
     return 0;
   c->cancelled = 1;
-  if (ev_is_active(&c->timer))
-    ev_timer_stop(c->S->loop.ev, &c->timer);
+  al_timer_remove(&c->S->loop, &c->timer);
   al_loop_unpost(&c->S->loop, &c->h);
   laloop_unanchor(L, c->S, c->ref);
   c->ref = LUA_NOREF;
@@ -155,8 +147,7 @@ static int h_when(lua_State *L) {
 static int h_gc(lua_State *L) {
   lcall *c = lua_touserdata(L, 1);
   if (c->S && !c->S->closed) {
-    if (ev_is_active(&c->timer))
-      ev_timer_stop(c->S->loop.ev, &c->timer);
+    al_timer_remove(&c->S->loop, &c->timer);
     al_loop_unpost(&c->S->loop, &c->h);
   }
   return 0;

@@ -159,7 +159,7 @@ static int run_toplevel(lua_State *L, lstate *S) {
   al_handle_init(&run->h, run_stop_cb);
   S->scope = &run->scope;
   S->driver = L;
-  main = laloop_new_task(L, S, 1, nargs);
+  main = laloop_new_task(L, S, &run->scope, 1, nargs);
   main_idx = lua_gettop(L);
   al_future_add_waiter(&main->t.fut, &run->w);
   S->interrupted = 0;
@@ -199,7 +199,7 @@ static int run_toplevel(lua_State *L, lstate *S) {
     al_task_t *t;
     while ((t = run->scope.head) != NULL) {
       run->scope.head = t->snext;
-      t->scope = NULL;
+      t->in_scope = false;
       t->snext = t->sprev = NULL;
     }
     run->scope.n = 0;
@@ -248,13 +248,7 @@ static int run_nested(lua_State *L, lstate *S, ltask *cur) {
   ltask *main;
   al_scope_init(&run->scope, cur->t.scope);
   run->cancelled = 0;
-  /* The new task belongs to the new scope, not to the caller's. */
-  {
-    al_scope_t *saved = cur->t.scope;
-    cur->t.scope = &run->scope;
-    main = laloop_new_task(L, S, 1, base - 1);
-    cur->t.scope = saved;
-  }
+  main = laloop_new_task(L, S, &run->scope, 1, base - 1);
   al_task_await(&cur->t, &main->t.fut);
   return lua_yieldk(L, 0, (lua_KContext)base, run_nested_k);
 }

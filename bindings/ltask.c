@@ -97,10 +97,12 @@ static const char *state_name(const al_future_t *f) {
 
 /* ---- tasks -------------------------------------------------------------- */
 
-ltask *laloop_new_task(lua_State *L, lstate *S, int fidx, int nargs) {
+ltask *laloop_new_task(lua_State *L, lstate *S, al_scope_t *scope, int fidx,
+                       int nargs) {
   ltask *lt;
   lua_State *co;
-  al_scope_t *scope = S->cur ? S->cur->t.scope : S->scope;
+  if (!scope)
+    scope = S->cur ? S->cur->t.scope : S->scope;
   fidx = lua_absindex(L, fidx);
   if (!scope)
     luaL_error(L, "no running event loop (call aloop.run first)");
@@ -128,7 +130,6 @@ ltask *laloop_new_task(lua_State *L, lstate *S, int fidx, int nargs) {
   } else {
     lt->id = ++S->ntask;
   }
-  lt->run_id = scope;
   lt->ref = laloop_anchor(L, S, -1);
   if (S->debug) { /* where it was created, for the report of its error */
     int ud = lua_gettop(L);
@@ -486,7 +487,7 @@ static int l_sleep(lua_State *L) {
 static int l_create_task(lua_State *L) {
   lstate *S = laloop_state(L);
   luaL_argexpected(L, is_callable(L, 1), 1, "function");
-  laloop_new_task(L, S, 1, lua_gettop(L) - 1);
+  laloop_new_task(L, S, NULL, 1, lua_gettop(L) - 1);
   return 1;
 }
 
@@ -646,7 +647,7 @@ void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id) {
   while (lua_next(L, set)) {
     ltask *lt = lua_touserdata(L, -2);
     lua_pop(L, 1);
-    if (run_id == NULL || lt->run_id == run_id) {
+    if (run_id == NULL || (void *)lt->t.scope == run_id) {
       report_if_unretrieved(L, -1, &lt->t.fut,
                             "Task exception was never retrieved");
       lua_pushvalue(L, -1);
@@ -913,7 +914,7 @@ static int l_gather(lua_State *L) {
                               (int)i, luaL_typename(L, item)));
         return luaL_typeerror(L, (int)i, "Task, Future or function");
       }
-      laloop_new_task(L, S, item, 0);
+      laloop_new_task(L, S, NULL, item, 0);
       child = lua_touserdata(L, -1);
       lua_replace(L, item);
     }

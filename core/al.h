@@ -22,6 +22,7 @@ typedef struct al_future al_future_t;
 typedef struct al_task al_task_t;
 typedef struct al_scope al_scope_t;
 typedef struct al_gather al_gather_t;
+typedef struct al_timer al_timer_t;
 
 /* ---- handles: entries of the ready queue ------------------------------ */
 
@@ -40,10 +41,10 @@ void al_handle_init(al_handle_t *h, al_handle_cb cb);
 
 struct al_loop {
   struct ev_loop *ev;
-  al_task_t **sleepers;     /* min-heap of sleeping tasks, by deadline */
-  size_t nsleepers, sleepers_cap;
-  unsigned sleep_seq;       /* ties between equal deadlines go FIFO */
-  ev_timer sleep_timer;     /* one libev timer, for the heap's root */
+  al_timer_t **timers;      /* min-heap of timers, by deadline */
+  size_t ntimers, timers_cap;
+  unsigned timer_seq;       /* ties between equal deadlines go FIFO */
+  ev_timer heap_timer;      /* one libev timer, for the heap's root */
   al_handle_t *head, *tail; /* FIFO ready queue */
   size_t nready;
   size_t ntasks;            /* task records alive and not done */
@@ -141,13 +142,26 @@ void al_future_finish(al_future_t *f, int state);
 bool al_future_cancel(al_future_t *f, const char *msg);
 void al_future_set_msg(al_future_t *f, const char *msg);
 
-/* ---- the sleepers heap (timer.c) ----------------------------------------- */
+/* ---- timers (timer.c) ---------------------------------------------------- */
 
-/* libev callback of loop->sleep_timer: wake the sleepers that are due. */
-void al__sleepers_due(struct ev_loop *ev, ev_timer *w, int revents);
-/* Put a task in the heap to be woken (posted) at al_time() >= when. */
-void al_sleepers_add(al_loop_t *loop, al_task_t *t, double when);
-void al_sleepers_remove(al_loop_t *loop, al_task_t *t);
+/* A timer posts its handle once al_time() >= when. Every timer of a loop
+ * sits in one binary heap behind a single libev timer, so a sleep costs a
+ * task 24 bytes instead of an ev_timer, and the loop always knows its next
+ * deadline (al_loop_next_timer), which a host driving it needs. */
+struct al_timer {
+  double when;
+  unsigned heap_index; /* 1 + its place in the heap, or 0 when not in it */
+  unsigned seq;
+  al_handle_t *post;
+};
+
+void al_timer_init(al_timer_t *tm, al_handle_t *post);
+void al_timer_add(al_loop_t *loop, al_timer_t *tm, double when);
+void al_timer_remove(al_loop_t *loop, al_timer_t *tm); /* no-op if not in */
+/* Deadline of the earliest timer, or a negative number when there is none. */
+double al_loop_next_timer(const al_loop_t *loop);
+/* libev callback of loop->heap_timer: post the handles of due timers. */
+void al__timers_due(struct ev_loop *ev, ev_timer *w, int revents);
 
 /* ---- scopes: the tasks created under one run() --------------------------- */
 
@@ -164,7 +178,7 @@ void al_scope_init(al_scope_t *s, al_scope_t *parent);
 enum al_wait {
   AL_WAIT_NONE = 0, /* running or queued */
   AL_WAIT_FUTURE,   /* linked to a future through t->waiter */
-  AL_WAIT_TIMER,    /* sleeping: in the loop's heap of sleepers */
+  AL_WAIT_TIMER,    /* sleeping on t->timer */
   AL_WAIT_HOOK      /* parked elsewhere; t->unwait undoes it on cancel */
 };
 
@@ -172,9 +186,7 @@ struct al_task {
   al_future_t fut; /* a task is a future: must stay first */
   al_handle_t step;
   al_waiter_t waiter;
-  double when;                  /* deadline of its sleep */
-  unsigned heap_index;          /* 1 + its place in the sleepers heap, or 0 */
-  unsigned seq;                 /* order of sleeps, for equal deadlines */
+  al_timer_t timer;             /* its sleep */
   al_future_t *awaiting;        /* what it awaits; cleared when it resumes */
   void (*unwait)(al_task_t *t); /* undo an AL_WAIT_HOOK park */
   al_scope_t *scope;
@@ -184,6 +196,7 @@ struct al_task {
   bool must_cancel;   /* raise the cancellation when it next resumes */
   bool started;
   bool granted;       /* woken from a wait queue with a grant (sync.c) */
+  bool in_scope;      /* still in t->scope's list (t->scope stays set) */
 };
 
 /* Initialise a pending task in a scope and post its first step; `step` is

@@ -20,10 +20,10 @@ void al_handle_init(al_handle_t *h, al_handle_cb cb) {
 
 void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   loop->ev = ev;
-  loop->sleepers = NULL;
-  loop->nsleepers = loop->sleepers_cap = 0;
-  loop->sleep_seq = 0;
-  ev_init(&loop->sleep_timer, al__sleepers_due);
+  loop->timers = NULL;
+  loop->ntimers = loop->timers_cap = 0;
+  loop->timer_seq = 0;
+  ev_init(&loop->heap_timer, al__timers_due);
   loop->head = loop->tail = NULL;
   loop->nready = 0;
   loop->ntasks = 0;
@@ -35,11 +35,11 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
 }
 
 void al_loop_close(al_loop_t *loop) {
-  if (ev_is_active(&loop->sleep_timer))
-    ev_timer_stop(loop->ev, &loop->sleep_timer);
-  free(loop->sleepers);
-  loop->sleepers = NULL;
-  loop->nsleepers = loop->sleepers_cap = 0;
+  if (ev_is_active(&loop->heap_timer))
+    ev_timer_stop(loop->ev, &loop->heap_timer);
+  free(loop->timers);
+  loop->timers = NULL;
+  loop->ntimers = loop->timers_cap = 0;
 }
 
 void al_loop_post(al_loop_t *loop, al_handle_t *h) {

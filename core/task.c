@@ -20,9 +20,7 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   al_future_init(&t->fut, loop, AL_KIND_TASK);
   al_handle_init(&t->step, step);
   al_waiter_init(&t->waiter, task_waiter_cb);
-  t->when = 0;
-  t->heap_index = 0;
-  t->seq = 0;
+  al_timer_init(&t->timer, &t->step);
   t->awaiting = NULL;
   t->unwait = NULL;
   t->ncancels = 0;
@@ -33,6 +31,7 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   t->scope = scope;
   t->snext = NULL;
   t->sprev = scope ? scope->tail : NULL;
+  t->in_scope = scope != NULL;
   if (scope) {
     if (scope->tail)
       scope->tail->snext = t;
@@ -69,7 +68,7 @@ void al_task_sleep(al_task_t *t, double delay) {
     return;
   }
   t->wait = AL_WAIT_TIMER;
-  al_sleepers_add(t->fut.loop, t, al_time() + delay);
+  al_timer_add(t->fut.loop, &t->timer, al_time() + delay);
 }
 
 void al_task_park(al_task_t *t, void (*unwait)(al_task_t *)) {
@@ -90,8 +89,8 @@ void al_task_wake(al_task_t *t) {
 bool al_task_resuming(al_task_t *t) {
   bool cancel = t->must_cancel;
   al_waiter_remove(&t->waiter);
-  if (t->heap_index)
-    al_sleepers_remove(t->fut.loop, t);
+  if (t->timer.heap_index)
+    al_timer_remove(t->fut.loop, &t->timer);
   t->awaiting = NULL;
   t->wait = AL_WAIT_NONE;
   t->unwait = NULL;
@@ -110,7 +109,7 @@ bool al_task_cancel(al_task_t *t, const char *msg) {
   t->must_cancel = true;
   switch (t->wait) {
   case AL_WAIT_TIMER:
-    al_sleepers_remove(t->fut.loop, t);
+    al_timer_remove(t->fut.loop, &t->timer);
     t->wait = AL_WAIT_NONE;
     al_loop_post(t->fut.loop, &t->step);
     break;
@@ -133,7 +132,7 @@ unsigned al_task_uncancel(al_task_t *t) {
 
 static void leave_scope(al_task_t *t) {
   al_scope_t *s = t->scope;
-  if (s) {
+  if (t->in_scope) {
     if (t->sprev)
       t->sprev->snext = t->snext;
     else
@@ -143,7 +142,7 @@ static void leave_scope(al_task_t *t) {
     else
       s->tail = t->sprev;
     s->n--;
-    t->scope = NULL;
+    t->in_scope = false; /* t->scope stays: where it was created */
     t->snext = t->sprev = NULL;
   }
 }

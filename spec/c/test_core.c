@@ -143,7 +143,7 @@ static void test_sleepers(al_loop_t *loop) {
   CHECK(scope.n == NSLEEP, "tasks join their scope");
   al_loop_stop(loop); /* return after the first steps, without polling */
   al_loop_step(loop); /* first steps: all asleep */
-  CHECK(loop->nsleepers == NSLEEP, "every sleeper is in the heap");
+  CHECK(loop->ntimers == NSLEEP, "every sleeper is in the heap");
   for (i = 0; i < NSLEEP; i += 10) /* cancel every tenth */
     al_task_cancel(&ts[i].t, NULL);
   nwoken = 0;
@@ -162,7 +162,7 @@ static void test_sleepers(al_loop_t *loop) {
   (void)ordered;
   CHECK(early == 0, "no sleeper woke before its deadline by al_time()");
   CHECK(cancelled_ok, "cancelled sleepers leave the heap and see it");
-  CHECK(scope.n == 0 && loop->nsleepers == 0, "finished tasks leave scope and heap");
+  CHECK(scope.n == 0 && loop->ntimers == 0, "finished tasks leave scope and heap");
   CHECK(al_loop_step(loop) == AL_STEP_STUCK,
         "a loop with nothing ready and no watcher says it is stuck");
 }

@@ -27,7 +27,7 @@ local function class(name)
   local c = { __name = name }
   c.__index = c
   c.__tostring = function(self)
-    return string.format("<%s %s>", name, self:_state())
+    return string.format("<%s %s>", name, self:_describe())
   end
   return c
 end
@@ -42,22 +42,27 @@ local function releasing_close(self) self:release() end
 local Lock = class("aloop.Lock")
 Lock.__close = releasing_close
 
+-- As asyncio's: released, the lock is unlocked at once, even while it is
+-- handed to the first waiter (who holds it when it runs); a newcomer still
+-- queues behind the waiters.
 function aloop.Lock()
-  return setmetatable({ _q = WaitQueue("keep", 1) }, Lock)
+  return setmetatable({ _q = WaitQueue("keep", 1), _held = false }, Lock)
 end
 
 function Lock:acquire()
   self._q:wait()
+  self._held = true
   return self
 end
 
 function Lock:release()
-  if self._q:permits() > 0 then raise("RuntimeError", "Lock is not acquired") end
+  if not self._held then raise("RuntimeError", "Lock is not acquired") end
+  self._held = false
   self._q:grant(1)
 end
 
-function Lock:locked() return self._q:permits() == 0 end
-function Lock:_state()
+function Lock:locked() return self._held end
+function Lock:_describe()
   local n = self._q:waiting()
   return (self:locked() and "locked" or "unlocked") .. (n > 0 and (", waiters: " .. n) or "")
 end
@@ -87,7 +92,7 @@ function Semaphore:locked()
 end
 
 function Semaphore:value() return self._q:permits() end
-function Semaphore:_state()
+function Semaphore:_describe()
   return string.format("value: %d, waiters: %d", self._q:permits(), self._q:waiting())
 end
 
@@ -96,7 +101,7 @@ BoundedSemaphore.__close = releasing_close
 BoundedSemaphore.acquire = Semaphore.acquire
 BoundedSemaphore.locked = Semaphore.locked
 BoundedSemaphore.value = Semaphore.value
-BoundedSemaphore._state = Semaphore._state
+BoundedSemaphore._describe = Semaphore._describe
 
 function aloop.BoundedSemaphore(value)
   value = value == nil and 1 or check_int(value, "BoundedSemaphore", 1, 0)
@@ -136,7 +141,7 @@ function Event:wait()
   return true
 end
 
-function Event:_state()
+function Event:_describe()
   return (self._flag and "set" or "unset") .. ", waiters: " .. self._q:waiting()
 end
 
@@ -199,7 +204,7 @@ function Condition:notify_all()
   self:notify(self._q:waiting())
 end
 
-function Condition:_state()
+function Condition:_describe()
   return (self:locked() and "locked" or "unlocked") .. ", waiters: " .. self._q:waiting()
 end
 
@@ -262,7 +267,7 @@ end
 function Barrier:parties() return self._parties end
 function Barrier:n_waiting() return self._state == "filling" and self._count or 0 end
 function Barrier:broken() return self._state == "broken" end
-function Barrier:_state()
+function Barrier:_describe()
   return string.format("%s, waiters: %d/%d", self._state, self:n_waiting(), self._parties)
 end
 
@@ -385,7 +390,7 @@ end
 
 function Queue:is_shutdown() return self._shutdown end
 
-function Queue:_state()
+function Queue:_describe()
   return string.format("maxsize=%d qsize=%d getters=%d putters=%d", self._maxsize, self._n,
     self._getters:waiting(), self._putters:waiting())
 end
@@ -513,7 +518,7 @@ function aloop.TaskGroup()
     _parent_cancel_requested = false, _done = nil, _seq = 0 }, TaskGroup)
 end
 
-function TaskGroup:_state()
+function TaskGroup:_describe()
   return string.format("tasks=%d errors=%d%s", self._ntasks, #self._errors,
     self._aborting and " cancelling" or "")
 end
