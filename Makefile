@@ -148,7 +148,7 @@ install: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/libaloop.
 	sed -e 's|@prefix@|$(PREFIX)|g' -e 's|@libdir@|$(LIBDIR)|g' \
 	  -e 's|@includedir@|$(INCLUDEDIR)|g' -e 's|@cmoddir@|$(LUA_CMODDIR)|g' \
 	  -e 's|@version@|$(ALOOP_VER)|g' -e 's|@requires@|$(PC_REQUIRES)|g' \
-	  -e 's|@lua_cflags@|$(PC_CFLAGS)|g' -e 's|@lua_libs@|$(PC_LIBS)|g' \
+	  -e 's|@lua_cflags@|$(PC_CFLAGS)|g' -e 's|@lua_libs@|$(PC_LIBS)|g' -e 's| *$$||' \
 	  bindings/aloop.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/aloop.pc'
 	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/aloop.pc'
 	$(INSTALL) -m 644 bindings/aloop.1 '$(DESTDIR)$(MANDIR)/man1/aloop.1'

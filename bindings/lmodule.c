@@ -207,7 +207,7 @@ static int run_toplevel(lua_State *L, lstate *S) {
   }
   if (interrupted)
     return laloop_error(L, "KeyboardInterrupt", NULL);
-  if (stuck && main->t.fut.state == AL_PENDING)
+  if (stuck) /* main was cancelled for it, and its cleanup has run */
     return luaL_error(L, "aloop.run: the main task waits for something that "
                          "can never happen (no task is ready, nothing is "
                          "being waited on)");

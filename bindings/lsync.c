@@ -78,6 +78,16 @@ static int wq_waiting(lua_State *L) {
   return 1;
 }
 
+/* q:must_wait(available): whether a newcomer must queue, with `available`
+ * free slots or items: when waiters are queued, or the woken ones (pending)
+ * have claimed them all. The queues' fast path, in one call. */
+static int wq_must_wait(lua_State *L) {
+  lwaitq *w = check_waitq(L);
+  lua_Integer avail = luaL_checkinteger(L, 2);
+  lua_pushboolean(L, w->q.waiters.head != NULL || avail <= w->q.pending);
+  return 1;
+}
+
 static int wq_pending(lua_State *L) {
   lua_pushinteger(L, check_waitq(L)->q.pending);
   return 1;
@@ -94,6 +104,7 @@ void laloop_open_sync(lua_State *L, int mod, int up) {
   static const luaL_Reg methods[] = {{"wait", wq_wait},       {"try", wq_try},
                                      {"grant", wq_grant},     {"permits", wq_permits},
                                      {"waiting", wq_waiting}, {"pending", wq_pending},
+                                     {"must_wait", wq_must_wait},
                                      {NULL, NULL}};
   static const luaL_Reg metas[] = {{"__gc", wq_gc}, {NULL, NULL}};
   laloop_new_class(L, up, WAITQ_MT, methods, metas);

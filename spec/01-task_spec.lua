@@ -839,3 +839,18 @@ describe("the loop", function()
     assert.matches("Exception in callback", got.message)
   end))
 end)
+
+describe("aloop.run when nothing can ever wake the main task", function()
+  it("raises a clear error instead of hanging, after cancelling main (its cleanup runs)", function()
+    local aloop = require "aloop"
+    local cleaned = false
+    local ok, err = pcall(aloop.run, function()
+      local ok2, e = pcall(function() aloop.Future():await() end)
+      cleaned = aloop.is_cancelled(e)
+      error(e, 0)
+    end)
+    assert.is_false(ok)
+    assert.matches("the main task waits for something that can never happen", tostring(err))
+    assert.is_true(cleaned)
+  end)
+end)

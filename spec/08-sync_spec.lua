@@ -162,7 +162,8 @@ describe("Lock", function()
     local a = acquirer(lock, "a", log)
     settle()
     lock:release()  -- a is woken, not yet running
-    assert.is_true(lock:locked(), "the lock is a's now, not free for anyone")
+    -- as asyncio: unlocked at once, yet a newcomer queues behind a
+    assert.is_false(lock:locked())
     do
       local _ <close> = lock:acquire() -- waits behind a
       log[#log + 1] = "main"
@@ -222,6 +223,26 @@ describe("Lock", function()
       assert.equal("got", aloop.wait_for(t, 0.5))
       lock:release()
     end))
+
+  it("cancel() then uncancel() before the waiter runs: it does not get the lock", H.async(function()
+    -- asyncio: the cancel reached the waiter's future, so acquire() raises
+    -- CancelledError even though the count went back to zero.
+    local lock = aloop.Lock()
+    lock:acquire()
+    local a = aloop.create_task(function()
+      local ok, err = pcall(lock.acquire, lock)
+      if ok then return "acquired" end
+      return aloop.is_cancelled(err) and "cancelled" or tostring(err)
+    end)
+    settle()
+    a:cancel()
+    assert.equal(0, a:uncancel())
+    settle()
+    assert.equal("cancelled", aloop.wait_for(a, 0.5))
+    assert.is_true(lock:locked())
+    lock:release()
+    assert.is_false(lock:locked())
+  end))
 
   it("a cancellation caught around acquire leaves the lock with its holder", H.async(function()
     local lock = aloop.Lock()
@@ -638,6 +659,20 @@ describe("Event", function()
       assert.is_true(ended_cancelled(b))
       assert.is_true(c:await())
       assert.is_true(ev:is_set())
+    end))
+
+  it("cancel() then uncancel() before the waiter runs: wait does not report a set event",
+    H.async(function()
+      local ev = aloop.Event()
+      local a = aloop.create_task(function()
+        local ok, err = pcall(ev.wait, ev)
+        if ok then return "returned " .. tostring(err) .. ", is_set " .. tostring(ev:is_set()) end
+        return aloop.is_cancelled(err) and "cancelled" or tostring(err)
+      end)
+      settle()
+      a:cancel()
+      a:uncancel()
+      assert.equal("cancelled", aloop.wait_for(a, 0.5))
     end))
 
   it("wait_for times out a wait; the event works afterwards", H.async(function()

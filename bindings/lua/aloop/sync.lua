@@ -314,14 +314,12 @@ function Queue:full() return self._maxsize > 0 and self._n >= self._maxsize end
 -- Room or items are kept for the waiters already woken (pending), so a
 -- newcomer never takes them first: waiting is FIFO-fair.
 local function can_get(self)
-  local g = self._getters
-  return self._n > g:pending() and g:waiting() == 0
+  return not self._getters:must_wait(self._n)
 end
 
 local function can_put(self)
-  if self._maxsize == 0 then return true end
-  local p = self._putters
-  return self._n + p:pending() < self._maxsize and p:waiting() == 0
+  local max = self._maxsize
+  return max == 0 or not self._putters:must_wait(max - self._n)
 end
 
 function Queue:put_nowait(item)
@@ -329,7 +327,7 @@ function Queue:put_nowait(item)
   if self._maxsize > 0 and self._n >= self._maxsize then raise("QueueFull", "queue is full") end
   self:_put(item)
   self._unfinished = self._unfinished + 1
-  self._finished:clear()
+  self._finished._flag = false -- Event:clear()
   self._getters:grant(1)
 end
 
