@@ -12,16 +12,18 @@ OPT      ?= -O2 -g
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 EV_LIBS    := -lev
-WARN       := -std=c11 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
+WERROR     ?= -Werror
+WARN       := -std=c11 -Wall -Wextra $(WERROR) -pedantic -D_POSIX_C_SOURCE=200809L
 CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
 
 CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c
-BIND_SRC := bindings/lmodule.c bindings/ltask.c bindings/lloop.c bindings/lerror.c bindings/lsync.c
+BIND_SRC := bindings/lmodule.c bindings/ltask.c bindings/lloop.c bindings/lerror.c bindings/lsync.c bindings/lembed.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h bindings/laloop.h bindings/aloop.h
 
-DEPS := gcc make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind
+DEPS := gcc make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
+        luarocks man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all test bench asan valgrind clean deps demo install uninstall lint format

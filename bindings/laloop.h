@@ -42,6 +42,17 @@ struct lstate {
   ltask *sigint_target;
   int interrupted;
   int naming_script; /* the next task is the command's script */
+  /* embedding (lembed.c) */
+  al_scope_t root;     /* tasks the host spawns, and those they create */
+  int driving;         /* someone drives the loop now: run, aloop_step */
+  int shared;          /* on the host's libev loop, run from its prepare */
+  ev_prepare prepare;
+  ev_idle idle;        /* keeps the host's ev_run from blocking when ready */
+  int pollfd;          /* -2 until looked up */
+  int shut;            /* aloop_shutdown was called */
+  void (*err_fn)(lua_State *L, const char *what, const char *message,
+                 const char *traceback, void *ud);
+  void *err_ud;
 };
 
 /* Task userdata. User value 1: the coroutine. A name given with set_name
@@ -56,6 +67,7 @@ struct ltask {
   unsigned id;      /* for its default name; 0 for the command's script */
   unsigned char cancel_now; /* raise the cancellation at the await point */
   unsigned char has_error;  /* after it failed: the error is co[1] */
+  unsigned char detached;   /* spawned by the host: report its error at once */
 };
 
 #define LALOOP_S(f) ((lstate *)((al_future_t *)(f))->loop->data)
@@ -109,6 +121,11 @@ extern const laloop_part laloop_lua_parts[];
 /* lloop.c */
 void laloop_open_loop(lua_State *L, int mod, int up);
 void laloop_open_run(lua_State *L, int mod, int up);
+
+/* lembed.c */
+lstate *laloop_find_state(lua_State *L); /* NULL if aloop was never opened */
+void laloop_setup_shared(lstate *S);
+void laloop_stop_embedding(lstate *S);
 
 /* lsync.c */
 void laloop_open_sync(lua_State *L, int mod, int up);

@@ -83,6 +83,14 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
     fprintf(stderr, "aloop: exception handler failed: %s\n",
             lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
   }
+  if (S->err_fn) { /* the host's */
+    const char *msg = err_idx ? luaL_tolstring(L, err_idx, NULL) : NULL;
+    const char *tb =
+        tb_idx && lua_type(L, tb_idx) == LUA_TSTRING ? lua_tostring(L, tb_idx) : NULL;
+    S->err_fn(L, what, msg, tb, S->err_ud);
+    lua_settop(L, base);
+    return;
+  }
   if (tb_idx && lua_type(L, tb_idx) == LUA_TSTRING) {
     fprintf(stderr, "aloop: %s\n%s\n", what, lua_tostring(L, tb_idx));
   } else if (err_idx) {
@@ -159,6 +167,7 @@ static int run_toplevel(lua_State *L, lstate *S) {
   al_handle_init(&run->h, run_stop_cb);
   S->scope = &run->scope;
   S->driver = L;
+  S->driving++;
   main = laloop_new_task(L, S, &run->scope, 1, nargs);
   main_idx = lua_gettop(L);
   al_future_add_waiter(&main->t.fut, &run->w);
@@ -194,6 +203,7 @@ static int run_toplevel(lua_State *L, lstate *S) {
   laloop_report_unretrieved(L, S, &run->scope);
   S->scope = saved_scope;
   S->driver = saved_driver;
+  S->driving--;
   if (run->scope.n > 0) {
     /* Tasks that can never finish: forget them rather than hang. */
     al_task_t *t;
@@ -265,9 +275,11 @@ static int l_run(lua_State *L) {
     laloop_current(L, "run");
     return run_nested(L, S, S->cur);
   }
-  if (S->cur || S->loop.depth > 0)
+  if (S->cur || S->loop.depth > 0 || S->driving)
     return luaL_error(L, "aloop.run cannot be called while the loop is "
                          "running (call it from a task, or use create_task)");
+  if (S->shut)
+    return luaL_error(L, "aloop.run: aloop was shut down");
   return run_toplevel(L, S);
 }
 
@@ -277,7 +289,7 @@ static int l_run(lua_State *L) {
 static int l_run_script(lua_State *L) {
   lstate *S = laloop_state(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (S->cur || S->loop.depth > 0)
+  if (S->cur || S->loop.depth > 0 || S->driving)
     return luaL_error(L, "aloop._run_script: the loop is running");
   S->naming_script = 1;
   return run_toplevel(L, S);
@@ -372,6 +384,7 @@ static int loop_gc(lua_State *L) {
   if (S->closed)
     return 0;
   S->closed = 1;
+  laloop_stop_embedding(S);
   if (ev_is_active(&S->sigint)) {
     ev_ref(S->ev);
     ev_signal_stop(S->ev, &S->sigint);
@@ -396,11 +409,14 @@ static lstate *get_state(lua_State *L, struct ev_loop *ev) {
   memset(S, 0, sizeof *S);
   if (ev) {
     S->own_ev = 0;
-  } else if (!default_loop_taken && (ev = ev_default_loop(0)) != NULL) {
-    default_loop_taken = 1;
-    S->own_ev = 1;
+    S->shared = 1;
   } else {
-    ev = ev_loop_new(EVFLAG_AUTO);
+    /* A backend that can be embedded has a pollable fd (aloop_pollfd). */
+    unsigned flags = ev_recommended_backends() & ev_embeddable_backends();
+    if (!default_loop_taken && (ev = ev_default_loop(flags)) != NULL)
+      default_loop_taken = 1;
+    else
+      ev = ev_loop_new(flags);
     S->own_ev = 1;
   }
   if (!ev)
@@ -408,6 +424,8 @@ static lstate *get_state(lua_State *L, struct ev_loop *ev) {
   S->ev = ev;
   al_loop_init(&S->loop, ev);
   S->loop.data = S;
+  al_scope_init(&S->root, NULL);
+  S->pollfd = -2;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   S->L = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -438,6 +456,8 @@ static lstate *get_state(lua_State *L, struct ev_loop *ev) {
   luaL_setmetatable(L, LALOOP_LOOP_MT);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &laloop_state_key);
+  if (S->shared)
+    laloop_setup_shared(S);
   return S;
 }
 
@@ -488,6 +508,19 @@ static int open_module(lua_State *L, struct ev_loop *ev) {
 
 int luaopen_aloop(lua_State *L) { return open_module(L, NULL); }
 
+static int openlib_p(lua_State *L) {
+  struct ev_loop *ev = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  open_module(L, ev);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "aloop");
+  lua_pop(L, 1);
+  return 1;
+}
+
 int aloop_openlib(lua_State *L, struct ev_loop *ev) {
-  return open_module(L, ev);
+  lua_pushcfunction(L, openlib_p); /* protected: no error escapes */
+  lua_pushlightuserdata(L, ev);
+  return lua_pcall(L, 1, 1, 0);
 }

@@ -10,6 +10,7 @@
 static int task_main(lua_State *co);
 static void task_step(al_handle_t *h);
 static void push_name(lua_State *L, int idx);
+static void push_traceback(lua_State *L, int idx);
 static int push_extras(lua_State *L, lstate *S, int idx, int create);
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -201,7 +202,17 @@ static int task_main(lua_State *co) {
 
 static void task_finished(lstate *S, ltask *lt, int state) {
   lua_State *L = S->driver;
-  if (state == AL_FAILED) {
+  if (state == AL_FAILED && lt->detached) {
+    /* Spawned by the host, which awaits nothing: tell it now. */
+    int base = lua_gettop(L);
+    lua_pushvalue(lt->co, 1);
+    lua_xmove(lt->co, L, 1);
+    laloop_push_anchored(L, S, lt->ref);
+    push_traceback(L, -1);
+    lt->t.fut.flags |= AL_F_RETRIEVED | AL_F_REPORTED;
+    laloop_report(L, S, "Task failed", base + 1, base + 3);
+    lua_settop(L, base);
+  } else if (state == AL_FAILED) {
     /* Remember it until someone retrieves its error, or report it. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
     lua_getfield(L, -1, "failed");
@@ -580,7 +591,7 @@ static int t_set_name(lua_State *L) {
 }
 
 static void push_traceback(lua_State *L, int idx) {
-  if (push_extras(L, laloop_state(L), idx, 0))
+  if (push_extras(L, LALOOP_S(lua_touserdata(L, idx)), idx, 0))
     lua_getfield(L, -1, "tb");
   else
     lua_pushnil(L);

@@ -82,8 +82,8 @@ int al_loop_step(al_loop_t *loop);
  * (asyncio's loop.stop(): whoever drives the loop looks at its goal). */
 void al_loop_stop(al_loop_t *loop);
 
-/* Run what is ready and poll libev without ever blocking (for embedders). */
-void al_loop_step_nowait(al_loop_t *loop);
+/* One turn of ready handles, without polling (for hosts that poll). */
+void al_loop_run_turn(al_loop_t *loop);
 
 /* Monotonic seconds; the clock of aloop.time() and of every timer. */
 double al_time(void);
@@ -160,6 +160,8 @@ void al_timer_add(al_loop_t *loop, al_timer_t *tm, double when);
 void al_timer_remove(al_loop_t *loop, al_timer_t *tm); /* no-op if not in */
 /* Deadline of the earliest timer, or a negative number when there is none. */
 double al_loop_next_timer(const al_loop_t *loop);
+/* Post the handles of the timers due by al_time() (for hosts that poll). */
+void al_timers_fire(al_loop_t *loop);
 /* libev callback of loop->heap_timer: post the handles of due timers. */
 void al__timers_due(struct ev_loop *ev, ev_timer *w, int revents);
 
@@ -197,6 +199,8 @@ struct al_task {
   bool started;
   bool granted;       /* woken from a wait queue with a grant (sync.c) */
   bool in_scope;      /* still in t->scope's list (t->scope stays set) */
+  bool cancel_woke;   /* a cancel ended its sleep or park: irrevocable, as
+                       * asyncio's cancelled future (uncancel cannot undo) */
 };
 
 /* Initialise a pending task in a scope and post its first step; `step` is

@@ -35,8 +35,11 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
 }
 
 void al_loop_close(al_loop_t *loop) {
+  size_t i;
   if (ev_is_active(&loop->heap_timer))
     ev_timer_stop(loop->ev, &loop->heap_timer);
+  for (i = 0; i < loop->ntimers; i++) /* their owners may remove them later */
+    loop->timers[i]->heap_index = 0;
   free(loop->timers);
   loop->timers = NULL;
   loop->ntimers = loop->timers_cap = 0;
@@ -122,12 +125,11 @@ int al_loop_step(al_loop_t *loop) {
 
 void al_loop_stop(al_loop_t *loop) { loop->stop = true; }
 
-void al_loop_step_nowait(al_loop_t *loop) {
+void al_loop_run_turn(al_loop_t *loop) {
   loop->depth++;
   run_ready(loop);
   loop->depth--;
-  loop->last_poll = al_time();
-  ev_run(loop->ev, EVRUN_NOWAIT);
+  loop->stop = false;
 }
 
 void al_timer_start(al_loop_t *loop, ev_timer *w, double delay) {

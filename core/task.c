@@ -28,6 +28,7 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   t->must_cancel = false;
   t->started = false;
   t->granted = false;
+  t->cancel_woke = false;
   t->scope = scope;
   t->snext = NULL;
   t->sprev = scope ? scope->tail : NULL;
@@ -59,7 +60,10 @@ void al_task_await(al_task_t *t, al_future_t *f) {
 }
 
 void al_task_sleep(al_task_t *t, double delay) {
-  if (t->must_cancel) {
+  if (t->must_cancel && delay > 0) {
+    /* asyncio would cancel the sleep's future: it cannot be taken back */
+    t->must_cancel = false;
+    t->cancel_woke = true;
     al_loop_post(t->fut.loop, &t->step);
     return;
   }
@@ -74,8 +78,10 @@ void al_task_sleep(al_task_t *t, double delay) {
 void al_task_park(al_task_t *t, void (*unwait)(al_task_t *)) {
   t->wait = AL_WAIT_HOOK;
   t->unwait = unwait;
-  if (t->must_cancel)
+  if (t->must_cancel) {
+    t->cancel_woke = true;
     al_task_wake(t);
+  }
 }
 
 void al_task_wake(al_task_t *t) {
@@ -87,7 +93,8 @@ void al_task_wake(al_task_t *t) {
 }
 
 bool al_task_resuming(al_task_t *t) {
-  bool cancel = t->must_cancel;
+  bool cancel = t->must_cancel || t->cancel_woke;
+  t->cancel_woke = false;
   al_waiter_remove(&t->waiter);
   if (t->timer.heap_index)
     al_timer_remove(t->fut.loop, &t->timer);
@@ -111,11 +118,13 @@ bool al_task_cancel(al_task_t *t, const char *msg) {
   case AL_WAIT_TIMER:
     al_timer_remove(t->fut.loop, &t->timer);
     t->wait = AL_WAIT_NONE;
+    t->cancel_woke = true;
     al_loop_post(t->fut.loop, &t->step);
     break;
   case AL_WAIT_HOOK:
     if (t->unwait)
       t->unwait(t);
+    t->cancel_woke = true;
     al_task_wake(t);
     break;
   default:

@@ -107,10 +107,14 @@ double al_loop_next_timer(const al_loop_t *loop) {
 }
 
 void al__timers_due(struct ev_loop *ev, ev_timer *w, int revents) {
-  al_loop_t *loop = al_container_of(w, al_loop_t, heap_timer);
-  double now = al_time();
   (void)ev;
   (void)revents;
+  al_timers_fire(al_container_of(w, al_loop_t, heap_timer));
+}
+
+void al_timers_fire(al_loop_t *loop) {
+  double now = al_time();
+  size_t before = loop->ntimers;
   while (loop->ntimers > 0 && loop->timers[0]->when <= now) {
     al_timer_t *tm = loop->timers[0];
     al_timer_t *last = loop->timers[--loop->ntimers];
@@ -121,5 +125,6 @@ void al__timers_due(struct ev_loop *ev, ev_timer *w, int revents) {
     }
     al_loop_post(loop, tm->post);
   }
-  rearm(loop);
+  if (loop->ntimers != before || !ev_is_active(&loop->heap_timer))
+    rearm(loop);
 }

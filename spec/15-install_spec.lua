@@ -29,9 +29,10 @@ local function show(what, out, err, code)
 end
 
 local function files_under(dir)
-  local out = H.sh("cd " .. q(dir) .. " && find . ! -type d | sort")
+  local out = H.sh("cd " .. q(dir) .. " && find . ! -type d")
   local list = {}
   for line in out:gmatch("[^\n]+") do list[#list + 1] = line end
+  table.sort(list)
   return list
 end
 
@@ -118,13 +119,15 @@ describe("make install", function()
     -- it is the installed shared library that the host loaded
     out = sh("LD_LIBRARY_PATH=" .. q(prefix .. "/lib") .. " ldd " .. q(prefix .. "/host"))
     assert.matches("libaloop.so.%d+ => " .. (prefix .. "/lib/"):gsub("%p", "%%%0"), out)
-    -- and statically, with pkg-config --static
+    -- and statically: libaloop.a (-l:libaloop.a picks it over the .so) with
+    -- what pkg-config --static adds for it
     out, err, code = sh("cc -o " .. q(prefix .. "/host_static") .. " " .. q(c) ..
-      " -static-libgcc " .. q(prefix .. "/lib/libaloop.a") ..
-      " $(" .. pc .. " pkg-config --static --cflags --libs aloop)")
+      " $(" .. pc .. " pkg-config --static --cflags --libs aloop | sed 's/-laloop/-l:libaloop.a/')")
     assert(code == 0, show("cc (static libaloop)", out, err, code))
     out, err, code = sh(q(prefix .. "/host_static"))
     assert.are.same({ "ok\n", "", 0 }, { out, err, code })
+    out = sh("ldd " .. q(prefix .. "/host_static"))
+    assert.not_matches("libaloop", out, 1, true)
     os.remove(c); os.remove(prefix .. "/host"); os.remove(prefix .. "/host_static")
   end)
 
@@ -133,9 +136,7 @@ describe("make install", function()
       q("aloop.sleep(0.01) print('main', arg[0] ~= nil)"))
     assert.are.same({ "main\ttrue\n", "", 0 }, { out, err, code })
     out, err, code = sh(q(prefix .. "/bin/aloop") .. " scripts/01_hello.lua")
-    assert.are.equal("", err)
-    assert.are.equal(0, code)
-    assert.is_true(#out > 0)
+    assert.are.same({ "Hello\nWorld\n", "", 0 }, { out, err, code })
   end)
 
   it("installs a man page that renders", function()
@@ -224,11 +225,12 @@ describe("luarocks make rockspec/aloop-scm-1.rockspec", function()
   it("passes spec/01-task_spec.lua and spec/03-gather_spec.lua with the installed module", function()
     local out, err, code = sh("ALOOP_CPATH=" .. q(tree .. "/lib/lua/5.4/?.so") ..
       " ALOOP_BIN=" .. q(tree .. "/bin/aloop") ..
-      " lua5.4 /usr/bin/busted -o utfTerminal spec/01-task_spec.lua spec/03-gather_spec.lua")
+      " lua5.4 /usr/bin/busted spec/01-task_spec.lua spec/03-gather_spec.lua")
     assert(code == 0, show("busted", out, err, code))
-    local passed, failed = out:match("(%d+) successes? / (%d+) failures?")
+    -- spec/summary.lua's closing line (failures and errors together)
+    local passed, failed = out:match("\n(%d+) passed, (%d+) failed\n$")
     assert(passed, show("busted", out, err, code))
-    assert.is_true(tonumber(passed) > 0)
+    assert.is_true(tonumber(passed) > 50, passed .. " passed")
     assert.are.equal("0", failed)
   end)
 end)
