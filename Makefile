@@ -28,7 +28,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all test bench asan valgrind clean deps demo install uninstall lint format
 
-all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core
+all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core \
+     $(BUILD)/host_poll $(BUILD)/host_libev
+
+# The example hosts (bindings/examples), driven by spec/16-embed_spec.lua.
+$(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a bindings/aloop.h
+	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua).
 $(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h
@@ -57,22 +62,23 @@ $(BUILD)/aloop: $(BUILD)/bindings/main.o $(BUILD)/libaloop.a
 
 # The specs. ALOOP_BIN/ALOOP_CPATH say which build they test.
 test: all
-	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core \
+	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD) \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
 
 # The same specs on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
-	  build/asan/aloop build/asan/aloop.so build/asan/test_core
+	  build/asan/aloop build/asan/aloop.so build/asan/test_core \
+	  build/asan/host_poll build/asan/host_libev
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  ALOOP_BIN=build/asan/aloop ALOOP_CPATH='build/asan/?.so' ALOOP_TEST_CORE=build/asan/test_core \
+	  ALOOP_BIN=build/asan/aloop ALOOP_CPATH='build/asan/?.so' ALOOP_TEST_CORE=build/asan/test_core ALOOP_HOSTS=build/asan \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
 
 # The specs under valgrind: the busted process, and every command it starts.
 valgrind: all
-	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core \
+	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD) \
 	  ALOOP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)

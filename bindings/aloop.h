@@ -49,6 +49,9 @@ int aloop_dofile(lua_State *L, const char *path, int nargs, const char **args);
 /* Number of tasks that have not finished. */
 int aloop_tasks(lua_State *L);
 
+/* 1 if the value at idx is a Task (or Future) that is done, else 0. */
+int aloop_task_done(lua_State *L, int idx);
+
 /* ---- driving aloop from another main loop -------------------------------- */
 
 /* A file descriptor that becomes readable when aloop's loop has events to

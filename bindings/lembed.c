@@ -132,6 +132,19 @@ int aloop_step(lua_State *L) {
   return (int)S->loop.ntasks;
 }
 
+int aloop_task_done(lua_State *L, int idx) {
+  lstate *S = laloop_find_state(L);
+  const void *mt;
+  al_future_t *f = lua_touserdata(L, idx);
+  if (!S || !f || !lua_getmetatable(L, idx))
+    return 0;
+  mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  if (mt != S->mt_task && mt != S->mt_future && mt != S->mt_future_gc)
+    return 0;
+  return f->state != AL_PENDING;
+}
+
 int aloop_tasks(lua_State *L) {
   lstate *S = laloop_find_state(L);
   return S ? (int)S->loop.ntasks : 0;

@@ -124,6 +124,7 @@ bool al_task_cancel(al_task_t *t, const char *msg) {
   case AL_WAIT_HOOK:
     if (t->unwait)
       t->unwait(t);
+    al_waiter_remove(&t->waiter); /* out of a wait queue's line at once */
     t->cancel_woke = true;
     al_task_wake(t);
     break;

@@ -8,10 +8,6 @@
 -- Run from the repository root: lua5.4 /usr/bin/busted spec/08-sync_spec.lua
 local aloop = require "aloop"
 
-local function closer(fn)
-  return setmetatable({}, { __close = fn })
-end
-
 -- Let the other tasks run for a few loop iterations.
 local function settle(n)
   for _ = 1, n or 5 do aloop.sleep(0) end

@@ -476,6 +476,25 @@ describe("Queue", function()
       q:shutdown()
       assert.equal("x", a:await())
     end))
+
+    it("a getter arriving after shutdown while the last item is claimed is not stranded",
+      H.async(function()
+        -- a was woken for x; b comes after the shutdown and must wait
+        -- behind a (FIFO), but once a has taken x the queue is empty and
+        -- shut down: b raises QueueShutDown rather than wait forever
+        local q = aloop.Queue()
+        local go = aloop.Event()
+        local a = getter(q)
+        local b = aloop.create_task(function() go:wait(); return q:get() end)
+        settle()
+        go:set()         -- b runs first ...
+        q:put_nowait("x") -- ... then a, woken for x
+        q:shutdown()
+        assert.equal("x", aloop.wait_for(a, 0.5))
+        local ok, e = pcall(aloop.wait_for, b, 0.5)
+        assert.is_false(ok)
+        assert.is_true(aloop.is_queue_shutdown(e), "b: " .. tostring(e))
+      end))
   end)
 
   it("prints", H.async(function()

@@ -117,6 +117,30 @@ describe("TaskGroup", function()
     assert.is_true(sib:cancelled())
   end))
 
+  it("a body blocked on a lock or a queue is cancelled by a child failure, leaking nothing",
+    H.async(function()
+      local lock, q = aloop.Lock(), aloop.Queue()
+      lock:acquire()
+      for _, block in ipairs({
+        function() local _ <close> = lock:acquire() end,
+        function() return q:get() end,
+      }) do
+        local ok, e = pcall(function()
+          local tg <close> = aloop.TaskGroup()
+          tg:create_task(fail_after(0.005, "child failed"))
+          block()
+        end)
+        assert.is_false(ok)
+        assert.equal("child failed", e)
+      end
+      assert.is_true(lock:locked()) -- still main's, and only main's
+      lock:release()
+      assert.is_false(lock:locked())
+      q:put_nowait("x")
+      assert.equal("x", aloop.wait_for(function() return q:get() end, 0.5))
+      assert.equal(0, aloop.current_task():cancelling())
+    end))
+
   it("a failure caught around the block leaves the owner free to go on", H.async(function()
     local me = aloop.current_task()
     local ok, e = pcall(function()

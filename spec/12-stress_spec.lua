@@ -31,14 +31,14 @@ local function run_stress(opts)
     stats.holders = stats.holders + 1
     if stats.holders > stats.max_holders then stats.max_holders = stats.holders end
     local _h <close> = closer(function() stats.holders = stats.holders - 1 end)
-    local r = math.random()
-    if r < 0.3 then aloop.sleep(0) elseif r < 0.35 then aloop.sleep(0.0005) end
+    for _ = 1, math.random(0, 2) do aloop.sleep(0) end
     q:put(i)
     -- no await between the put and this line: a cancelled put put nothing
     assert(not put_items[i], "item put twice")
     put_items[i] = true
     stats.put = stats.put + 1
-    if math.random() < 0.2 then aloop.sleep(0) end -- holding the permit a while
+    -- holding the permit a while (a cancellation here comes after the put)
+    if math.random() < 0.2 then aloop.sleep(0) end
   end
 
   local function consumer()
@@ -88,32 +88,39 @@ local function run_stress(opts)
     end
   end)
 
-  for i = 1, n_prod do
-    local t = producers[i]
-    local ok, err = pcall(t.await, t)
-    if not ok then
-      if aloop.is_cancelled(err) then
-        stats.prod_cancelled = stats.prod_cancelled + 1
-      else
-        stats.other_errors[#stats.other_errors + 1] = tostring(err)
+  -- Wait for tasks to end, without cancelling them; those still not done
+  -- after `secs` are stuck (a lost wake-up): they are counted, then
+  -- cancelled so that the test ends.
+  local function finish(tasks, secs, what)
+    local deadline = aloop.time() + secs
+    for i = 1, #tasks do
+      while not tasks[i]:done() and aloop.time() < deadline do aloop.sleep(0) end
+    end
+    local stuck = 0
+    for i = 1, #tasks do
+      if not tasks[i]:done() then stuck = stuck + 1; tasks[i]:cancel() end
+    end
+    stats["stuck_" .. what] = stuck
+    local cancelled = 0
+    for i = 1, #tasks do
+      local t = tasks[i]
+      local ok, err = pcall(t.await, t)
+      if not ok then
+        if aloop.is_cancelled(err) then
+          cancelled = cancelled + 1
+        else
+          stats.other_errors[#stats.other_errors + 1] = tostring(err)
+        end
       end
     end
+    return cancelled
   end
-  chaos:await()
 
+  stats.prod_cancelled = finish(producers, 5, "producers")
+  chaos:await()
   -- Everything produced is in; let the consumers empty the queue and stop.
   q:shutdown()
-  for i = 1, n_cons do
-    local t = consumers[i]
-    local ok, err = pcall(t.await, t)
-    if not ok then
-      if aloop.is_cancelled(err) then
-        stats.cons_cancelled = stats.cons_cancelled + 1
-      else
-        stats.other_errors[#stats.other_errors + 1] = tostring(err)
-      end
-    end
-  end
+  stats.cons_cancelled = finish(consumers, 2, "consumers")
   -- What no consumer took (if they were all cancelled) is still there.
   local left = 0
   while not q:empty() do
@@ -124,15 +131,27 @@ local function run_stress(opts)
   end
   stats.left = left
   stats.sem, stats.q, stats.put_items, stats.got_count = sem, q, put_items, got_count
+  stats.producers = producers
   return stats
 end
 
 local function check(stats, opts)
   assert.same({}, stats.other_errors)
-  -- every task ended, one way or the other
+  -- every task ended by itself: none was left waiting forever
+  assert.equal(0, stats.stuck_producers, "producers stuck")
+  assert.equal(0, stats.stuck_consumers, "consumers stuck after the shutdown")
   assert.equal(opts.producers, stats.prod_finished)
   assert.equal(opts.consumers, stats.cons_finished)
-  assert.equal(opts.producers, stats.put + stats.prod_cancelled)
+  -- a producer put its item unless it was cancelled first (it may also be
+  -- cancelled after its put, while it still holds the permit)
+  local not_put = 0
+  for i = 1, opts.producers do
+    if not stats.put_items[i] then
+      not_put = not_put + 1
+      assert(stats.producers[i]:cancelled(), "producer " .. i .. " neither put nor cancelled")
+    end
+  end
+  assert.equal(opts.producers, stats.put + not_put)
   -- the chaos did happen, on both sides
   assert.is_true(stats.prod_cancelled > opts.producers // 50,
     "too few producers cancelled: " .. stats.prod_cancelled)

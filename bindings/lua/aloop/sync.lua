@@ -349,6 +349,11 @@ function Queue:get_nowait()
   end
   local item = self:_get()
   self._putters:grant(1)
+  if self._shutdown and self._n == 0 then
+    -- Shut down and drained: getters that queued behind the last claimed
+    -- item must wake to see it (nothing will ever be put again).
+    self._getters:grant(self._getters:waiting())
+  end
   return item
 end
 
