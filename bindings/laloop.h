@@ -88,6 +88,8 @@ void laloop_push_anchored(lua_State *L, lstate *S, int ref);
 void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
                    int tb_idx);
 int laloop_traceback_msgh(lua_State *L);
+int laloop_callback_msgh(lua_State *L);
+void laloop_report_callback_error(lua_State *L, lstate *S, const char *what);
 
 /* lerror.c */
 void laloop_push_error(lua_State *L, const char *kind, const char *msg);

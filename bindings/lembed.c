@@ -57,7 +57,17 @@ static void shared_idle_cb(struct ev_loop *ev, ev_idle *w, int revents) {
   (void)revents; /* only there so that the poll does not block */
 }
 
+/* The queue stopped being empty: make sure the host's poll does not block
+ * before the prepare watcher runs it (a timer firing may be the loop's last
+ * event). */
+static void shared_on_ready(al_loop_t *loop) {
+  lstate *S = loop->data;
+  if (!ev_is_active(&S->idle))
+    ev_idle_start(S->ev, &S->idle);
+}
+
 void laloop_setup_shared(lstate *S) {
+  S->loop.on_ready = shared_on_ready;
   ev_prepare_init(&S->prepare, shared_prepare_cb);
   ev_idle_init(&S->idle, shared_idle_cb);
   ev_prepare_start(S->ev, &S->prepare);
@@ -173,6 +183,11 @@ int aloop_spawn(lua_State *L, int nargs) {
                         : "aloop_spawn: aloop is not open in this state");
     return LUA_ERRRUN;
   }
+  if (lua_type(L, -(nargs + 1)) != LUA_TFUNCTION) {
+    lua_pop(L, nargs + 1);
+    lua_pushstring(L, "aloop_spawn: a function is expected below the arguments");
+    return LUA_ERRRUN;
+  }
   lua_pushcfunction(L, spawn_p);
   lua_pushlightuserdata(L, S);
   lua_rotate(L, -(nargs + 3), 2); /* spawn_p, S, fn, args... */
@@ -252,9 +267,11 @@ int aloop_shutdown(lua_State *L, double timeout) {
     if (!S->scope)
       S->scope = &S->root;
     S->driver = L;
+    S->loop.stop_when_idle = true; /* no poll after the last one finishes */
     while (S->loop.ntasks > 0 && deadline.heap_index != 0)
       if (al_loop_step(&S->loop) == AL_STEP_STUCK)
         break;
+    S->loop.stop_when_idle = false;
     S->scope = saved_scope;
     S->driver = saved_driver;
     S->driving--;
@@ -264,6 +281,7 @@ int aloop_shutdown(lua_State *L, double timeout) {
   laloop_report_unretrieved(L, S, NULL);
   S->shut = 1;
   laloop_stop_embedding(S);
+  S->loop.on_ready = NULL;
   if (ev_is_active(&S->sigint)) {
     ev_ref(S->ev);
     ev_signal_stop(S->ev, &S->sigint);

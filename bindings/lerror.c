@@ -65,6 +65,8 @@ PREDICATE(err_is_queue_full, "QueueFull")
 PREDICATE(err_is_queue_shutdown, "QueueShutDown")
 PREDICATE(err_is_interrupted, "KeyboardInterrupt")
 PREDICATE(err_is_broken_barrier, "BrokenBarrierError")
+PREDICATE(err_is_runtime_error, "RuntimeError")
+PREDICATE(err_is_value_error, "ValueError")
 PREDICATE(err_is_task_group_error, "TaskGroupError")
 
 /* aloop.error(kind [, message]) makes an error value of aloop's kind, for
@@ -84,6 +86,8 @@ void laloop_open_errors(lua_State *L, int mod) {
       {"is_queue_shutdown", err_is_queue_shutdown},
       {"is_interrupted", err_is_interrupted},
       {"is_broken_barrier", err_is_broken_barrier},
+      {"is_runtime_error", err_is_runtime_error},
+      {"is_value_error", err_is_value_error},
       {"is_task_group_error", err_is_task_group_error},
       {"error", err_new},
       {NULL, NULL}};

@@ -21,7 +21,7 @@ static void call_run(al_handle_t *h) {
   laloop_push_anchored(L, S, c->ref);
   laloop_unanchor(L, S, c->ref);
   c->ref = LUA_NOREF;
-  lua_pushcfunction(L, laloop_traceback_msgh);
+  lua_pushcfunction(L, laloop_callback_msgh);
   lua_getiuservalue(L, base + 1, 1);
   lua_getiuservalue(L, base + 1, 2);
   n = (int)luaL_len(L, -1);
@@ -29,10 +29,8 @@ static void call_run(al_handle_t *h) {
   for (i = 1; i <= n; i++)
     lua_rawgeti(L, base + 4, i);
   lua_remove(L, base + 4);
-  if (lua_pcall(L, n, 0, base + 2) != LUA_OK) {
-    luaL_traceback(L, L, luaL_tolstring(L, -1, NULL), 1);
-    laloop_report(L, S, "Exception in callback", -3, -1);
-  }
+  if (lua_pcall(L, n, 0, base + 2) != LUA_OK)
+    laloop_report_callback_error(L, S, "Exception in callback");
   lua_settop(L, base);
 }
 
@@ -41,7 +39,11 @@ static int schedule(lua_State *L, int fidx, double delay) {
   lstate *S = laloop_state(L);
   int top = lua_gettop(L), i;
   lcall *c;
-  luaL_checktype(L, fidx, LUA_TFUNCTION);
+  if (lua_type(L, fidx) != LUA_TFUNCTION) {
+    if (luaL_getmetafield(L, fidx, "__call") == LUA_TNIL)
+      luaL_typeerror(L, fidx, "function");
+    lua_pop(L, 1);
+  }
   c = lua_newuserdatauv(L, sizeof *c, 2);
   al_handle_init(&c->h, call_run);
   al_timer_init(&c->timer, &c->h);
@@ -122,9 +124,10 @@ static int lo_tostring(lua_State *L) {
 
 static int h_cancel(lua_State *L) {
   lcall *c = luaL_checkudata(L, 1, LALOOP_HANDLE_MT);
-  if (c->cancelled || c->ref == LUA_NOREF)
+  int was = c->cancelled;
+  c->cancelled = 1; /* as asyncio: also after it ran */
+  if (was || c->ref == LUA_NOREF)
     return 0;
-  c->cancelled = 1;
   al_timer_remove(&c->S->loop, &c->timer);
   al_loop_unpost(&c->S->loop, &c->h);
   laloop_unanchor(L, c->S, c->ref);

@@ -102,6 +102,36 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
   lua_settop(L, base);
 }
 
+/* Message handler of callbacks (call_soon, done callbacks): the error
+ * passes unchanged; its traceback, taken where it was raised, waits in
+ * anchors.cb_tb for the report. */
+int laloop_callback_msgh(lua_State *L) {
+  lstate *S;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key);
+  S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!S)
+    return 1;
+  lua_settop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  lua_setfield(L, 2, "cb_tb");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* Report the error on top of the stack, raised by a callback under
+ * laloop_callback_msgh; pops it. */
+void laloop_report_callback_error(lua_State *L, lstate *S, const char *what) {
+  int err = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  lua_getfield(L, -1, "cb_tb");
+  lua_pushnil(L);
+  lua_setfield(L, -3, "cb_tb");
+  laloop_report(L, S, what, err, lua_gettop(L));
+  lua_settop(L, err - 1);
+}
+
 /* ---- run ---------------------------------------------------------------- */
 
 /* The record of one aloop.run: the scope its tasks are created in. */
@@ -184,7 +214,9 @@ static int run_toplevel(lua_State *L, lstate *S) {
     }
   }
   S->sigint_target = NULL;
-  /* Cancel what is left and let its cleanup run. */
+  /* Cancel what is left and let its cleanup run; the step in which the
+   * last of it finishes returns without polling. */
+  run->scope.stop_when_empty = true;
   for (;;) {
     cancel_leftovers(&run->scope);
     if (run->scope.n == 0 || al_loop_step(&S->loop) == AL_STEP_STUCK)
@@ -267,10 +299,11 @@ static int l_run(lua_State *L) {
   lstate *S = laloop_state(L);
   S->naming_script = 0;
   luaL_checkany(L, 1);
-  if (lua_type(L, 1) != LUA_TFUNCTION &&
-      luaL_getmetafield(L, 1, "__call") == LUA_TNIL)
-    return luaL_typeerror(L, 1, "function");
-  lua_settop(L, lua_gettop(L)); /* drop a pushed __call, if any */
+  if (lua_type(L, 1) != LUA_TFUNCTION) {
+    if (luaL_getmetafield(L, 1, "__call") == LUA_TNIL)
+      return luaL_typeerror(L, 1, "function");
+    lua_pop(L, 1); /* the __call it pushed */
+  }
   if (S->cur && S->cur->co == L) {
     laloop_current(L, "run");
     return run_nested(L, S, S->cur);
@@ -402,8 +435,12 @@ static int loop_gc(lua_State *L) {
 /* Find or create the state's loop; leaves the loop userdata on the stack. */
 static lstate *get_state(lua_State *L, struct ev_loop *ev) {
   lstate *S;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key) == LUA_TUSERDATA)
-    return lua_touserdata(L, -1);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key) == LUA_TUSERDATA) {
+    S = lua_touserdata(L, -1);
+    if (ev && ev != S->ev)
+      luaL_error(L, "aloop is already open in this state, on another loop");
+    return S;
+  }
   lua_pop(L, 1);
   S = lua_newuserdatauv(L, sizeof *S, 0);
   memset(S, 0, sizeof *S);

@@ -49,7 +49,15 @@ static int wq_wait(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  lt = laloop_current(L, "wait");
+  lt = w->S->cur;
+  if (!lt || lt->co != L) { /* named as the caller knows it, at its line */
+    luaL_where(L, 2);
+    lua_pushfstring(L, "aloop.%s called outside a task",
+                    luaL_optstring(L, 2, "wait"));
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  lt = laloop_current(L, luaL_optstring(L, 2, "wait"));
   al_waitq_park(&w->q, &lt->t);
   return lua_yieldk(L, 0, (lua_KContext)w, wq_wait_k);
 }

@@ -790,11 +790,11 @@ static void donecb_run(al_handle_t *h) {
   laloop_push_anchored(L, S, cb->ref);
   laloop_unanchor(L, S, cb->ref);
   cb->ref = LUA_NOREF;
-  lua_pushcfunction(L, laloop_traceback_msgh);
+  lua_pushcfunction(L, laloop_callback_msgh);
   lua_getiuservalue(L, base + 1, 1);
   lua_getiuservalue(L, base + 1, 2);
   if (lua_pcall(L, 1, 0, base + 2) != LUA_OK)
-    laloop_report(L, S, "Exception in done callback", lua_gettop(L), 0);
+    laloop_report_callback_error(L, S, "Exception in done callback");
   lua_settop(L, base);
 }
 

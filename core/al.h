@@ -52,6 +52,8 @@ struct al_loop {
   unsigned since_check;     /* handles run since the clock was last read */
   unsigned depth;           /* nested al_loop_step calls (re-entry guard) */
   bool stop;                /* end the current step without polling */
+  bool stop_when_idle;      /* al_loop_stop once no task is left */
+  void (*on_ready)(al_loop_t *loop); /* told when the queue stops being empty */
   void *data;               /* owner's pointer (the Lua binding's state) */
 };
 
@@ -171,6 +173,7 @@ struct al_scope {
   al_task_t *head, *tail; /* pending tasks, in creation order */
   size_t n;
   al_scope_t *parent;
+  bool stop_when_empty;   /* al_loop_stop when its last task finishes */
 };
 
 void al_scope_init(al_scope_t *s, al_scope_t *parent);

@@ -31,6 +31,8 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   loop->since_check = 0;
   loop->depth = 0;
   loop->stop = false;
+  loop->stop_when_idle = false;
+  loop->on_ready = NULL;
   loop->data = NULL;
 }
 
@@ -50,10 +52,13 @@ void al_loop_post(al_loop_t *loop, al_handle_t *h) {
     return;
   h->queued = true;
   h->next = NULL;
-  if (loop->tail)
+  if (loop->tail) {
     loop->tail->next = h;
-  else
+  } else {
     loop->head = h;
+    if (loop->on_ready)
+      loop->on_ready(loop);
+  }
   loop->tail = h;
   loop->nready++;
 }

@@ -13,6 +13,7 @@ void al_scope_init(al_scope_t *s, al_scope_t *parent) {
   s->head = s->tail = NULL;
   s->n = 0;
   s->parent = parent;
+  s->stop_when_empty = false;
 }
 
 void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
@@ -152,6 +153,8 @@ static void leave_scope(al_task_t *t) {
     else
       s->tail = t->sprev;
     s->n--;
+    if (s->n == 0 && s->stop_when_empty)
+      al_loop_stop(t->fut.loop);
     t->in_scope = false; /* t->scope stays: where it was created */
     t->snext = t->sprev = NULL;
   }
@@ -160,7 +163,8 @@ static void leave_scope(al_task_t *t) {
 void al_task_finish(al_task_t *t, int state) {
   al_task_resuming(t);
   leave_scope(t);
-  t->fut.loop->ntasks--;
+  if (--t->fut.loop->ntasks == 0 && t->fut.loop->stop_when_idle)
+    al_loop_stop(t->fut.loop);
   if (t->step.queued)
     al_loop_unpost(t->fut.loop, &t->step);
   al_future_finish(&t->fut, state);

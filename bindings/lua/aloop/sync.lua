@@ -12,13 +12,14 @@ local function raise(kind, msg, level)
   error(aloop.error(kind, msg), level and level + 1 or 3)
 end
 
-local function check_int(v, fname, argn, min)
+local function check_int(v, fname, argn, min, level)
+  level = level or 3
   if mtype(v) ~= "integer" then
     error(string.format("bad argument #%d to '%s' (integer expected, got %s)",
-      argn, fname, mtype(v) and "float" or type(v)), 3)
+      argn, fname, mtype(v) and "float" or type(v)), level)
   end
   if v < min then
-    error(string.format("bad argument #%d to '%s' (must be at least %d)", argn, fname, min), 3)
+    error(string.format("bad argument #%d to '%s' (must be at least %d)", argn, fname, min), level)
   end
   return v
 end
@@ -50,7 +51,7 @@ function aloop.Lock()
 end
 
 function Lock:acquire()
-  self._q:wait()
+  self._q:wait("Lock:acquire")
   self._held = true
   return self
 end
@@ -79,7 +80,7 @@ function aloop.Semaphore(value)
 end
 
 function Semaphore:acquire()
-  self._q:wait()
+  self._q:wait("Semaphore:acquire")
   return self
 end
 
@@ -137,7 +138,7 @@ function Event:clear() self._flag = false end
 
 function Event:wait()
   if self._flag then return true end
-  self._q:wait()
+  self._q:wait("Event:wait")
   return true
 end
 
@@ -174,7 +175,7 @@ function Condition:locked() return self._lock:locked() end
 function Condition:wait()
   if not self._lock:locked() then raise("RuntimeError", "cannot wait on un-acquired lock") end
   self._lock:release()
-  local ok, err = pcall(self._q.wait, self._q)
+  local ok, err = pcall(self._q.wait, self._q, "Condition:wait")
   while true do
     local got, err2 = pcall(self._lock.acquire, self._lock)
     if got then break end
@@ -277,7 +278,7 @@ end
 local Queue = class("aloop.Queue")
 
 local function new_queue(mt, maxsize, fname)
-  maxsize = maxsize == nil and 0 or check_int(maxsize, fname, 1, 0)
+  maxsize = maxsize == nil and 0 or check_int(maxsize, fname, 1, 0, 4)
   return setmetatable({
     _maxsize = maxsize, _n = 0, _head = 1, _items = {},
     _getters = WaitQueue("pass"), _putters = WaitQueue("pass"),
@@ -335,7 +336,7 @@ function Queue:put(item)
   if not can_put(self) then
     while true do
       if self._shutdown then raise("QueueShutDown", "queue is shut down") end
-      self._putters:wait()
+      self._putters:wait("Queue:put")
       if self._shutdown or self._n < self._maxsize then break end
     end
   end
@@ -361,7 +362,7 @@ function Queue:get()
   if not can_get(self) then
     while true do
       if self._shutdown and self._n == 0 then raise("QueueShutDown", "queue is shut down") end
-      self._getters:wait()
+      self._getters:wait("Queue:get")
       if self._n > 0 or self._shutdown then break end
     end
   end

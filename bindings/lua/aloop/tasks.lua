@@ -15,7 +15,7 @@ end
 
 local function is_future(x)
   local mt = type(x) == "userdata" and getmetatable(x)
-  return mt and (mt.__name == "aloop.Task" or mt.__name == "aloop.Future")
+  return (mt and (mt.__name == "aloop.Task" or mt.__name == "aloop.Future")) or false
 end
 aloop.is_future = is_future
 
