@@ -115,8 +115,10 @@ static void sleeper_step(al_handle_t *h) {
   if (!tt->t.started) { /* first step: go to sleep */
     tt->t.started = true;
     al_task_resuming(&tt->t);
-    al_task_sleep(&tt->t, tt->woke); /* woke holds the delay until then */
-    tt->woke = al_time() + tt->woke; /* ... and then the deadline */
+    double delay = tt->woke; /* woke holds the delay until then ... */
+    tt->woke = al_time() + delay; /* ... and then the deadline, read before
+                                   * the sleep reads its own clock */
+    al_task_sleep(&tt->t, delay);
     return;
   }
   tt->cancelled = al_task_resuming(&tt->t);
