@@ -4,21 +4,7 @@
 --
 -- Run from the repository root: lua5.4 /usr/bin/busted spec/03-gather_spec.lua
 local aloop = require "aloop"
-
-local function after(d, ...)
-  local vals = table.pack(...)
-  return function()
-    aloop.sleep(d)
-    return table.unpack(vals, 1, vals.n)
-  end
-end
-
-local function fail_after(d, e)
-  return function()
-    aloop.sleep(d)
-    error(e, 0)
-  end
-end
+local after, fail_after = H.after, H.fail_after
 
 -- Run fn as a nested aloop.run with an exception handler that collects
 -- what the loop reports; returns the reports (after a full GC).

@@ -7,23 +7,7 @@
 --
 -- Run from the repository root: lua5.4 /usr/bin/busted spec/08-sync_spec.lua
 local aloop = require "aloop"
-
--- Let the other tasks run for a few loop iterations.
-local function settle(n)
-  for _ = 1, n or 5 do aloop.sleep(0) end
-end
-
--- Await t; true if it ended cancelled (its await raised CancelledError).
-local function ended_cancelled(t)
-  local ok, err = pcall(t.await, t)
-  return not ok and aloop.is_cancelled(err) and t:cancelled()
-end
-
-local function raises(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return err
-end
+local settle, ended_cancelled, raises = H.settle, H.ended_cancelled, H.raises
 
 -- A task that acquires `prim` (anything with acquire/release), logs `name`,
 -- holds it `hold` seconds and releases it through the guard.

@@ -8,21 +8,7 @@
 --
 -- Run from the repository root: lua5.4 /usr/bin/busted spec/09-queue_spec.lua
 local aloop = require "aloop"
-
-local function settle(n)
-  for _ = 1, n or 5 do aloop.sleep(0) end
-end
-
-local function ended_cancelled(t)
-  local ok, err = pcall(t.await, t)
-  return not ok and aloop.is_cancelled(err) and t:cancelled()
-end
-
-local function raises(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return err
-end
+local settle, ended_cancelled, raises = H.settle, H.ended_cancelled, H.raises
 
 local function drain(q)
   local out = {}

@@ -7,15 +7,7 @@
 --
 -- Run from the repository root: lua5.4 /usr/bin/busted spec/11-taskgroup_spec.lua
 local aloop = require "aloop"
-
-local function settle(n)
-  for _ = 1, n or 5 do aloop.sleep(0) end
-end
-
-local function ended_cancelled(t)
-  local ok, err = pcall(t.await, t)
-  return not ok and aloop.is_cancelled(err) and t:cancelled()
-end
+local settle, ended_cancelled = H.settle, H.ended_cancelled
 
 -- A child that sleeps d seconds and returns v.
 local function after(d, v)

@@ -30,6 +30,41 @@ function H.async(fn, limit)
   end
 end
 
+-- Shared by the specs: let the other tasks run for a few loop turns.
+function H.settle(n)
+  for _ = 1, n or 5 do aloop.sleep(0) end
+end
+
+-- Await t; true if it ended cancelled (its await raised the cancellation).
+function H.ended_cancelled(t)
+  local ok, err = pcall(t.await, t)
+  return not ok and aloop.is_cancelled(err) and t:cancelled()
+end
+
+-- The error fn(...) raises; fails if it raises none.
+function H.raises(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error")
+  return err
+end
+
+-- A function that sleeps d seconds and returns the values given.
+function H.after(d, ...)
+  local vals = table.pack(...)
+  return function()
+    aloop.sleep(d)
+    return table.unpack(vals, 1, vals.n)
+  end
+end
+
+-- A function that sleeps d seconds and raises e (unchanged).
+function H.fail_after(d, e)
+  return function()
+    aloop.sleep(d)
+    error(e, 0)
+  end
+end
+
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
