@@ -33,6 +33,7 @@ struct lstate {
   unsigned ntask;      /* tasks ever created, for names */
   const void *mt_task, *mt_future, *mt_gather; /* metatables, to compare */
   const void *mt_future_gc; /* a Future that needs finalising */
+  const void *mt_waitq;
   int closed;
   int debug;
   double slow_step;    /* debug: a step longer than this is reported */

@@ -11,7 +11,15 @@ typedef struct lwaitq {
 } lwaitq;
 
 static lwaitq *check_waitq(lua_State *L) {
-  return luaL_checkudata(L, 1, WAITQ_MT);
+  lwaitq *w = lua_touserdata(L, 1);
+  const void *mt = NULL;
+  if (w && lua_getmetatable(L, 1)) {
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!w || mt != laloop_state(L)->mt_waitq)
+    luaL_typeerror(L, 1, "aloop wait queue");
+  return w;
 }
 
 /* _WaitQueue(mode, permits): mode "keep" (permits), "pass" or "drop". */
@@ -23,7 +31,8 @@ static int wq_new(lua_State *L) {
   luaL_argcheck(L, permits >= 0, 2, "permits must not be negative");
   al_waitq_init(&w->q, mode, (long)permits);
   w->S = laloop_state(L);
-  luaL_setmetatable(L, WAITQ_MT);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, w->S->mt_waitq);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
@@ -115,7 +124,8 @@ void laloop_open_sync(lua_State *L, int mod, int up) {
                                      {"must_wait", wq_must_wait},
                                      {NULL, NULL}};
   static const luaL_Reg metas[] = {{"__gc", wq_gc}, {NULL, NULL}};
-  laloop_new_class(L, up, WAITQ_MT, methods, metas);
+  ((lstate *)lua_touserdata(L, up))->mt_waitq =
+      laloop_new_class(L, up, WAITQ_MT, methods, metas);
   lua_pushvalue(L, up);
   lua_pushcclosure(L, wq_new, 1);
   lua_setfield(L, mod, "_WaitQueue");

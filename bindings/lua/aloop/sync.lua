@@ -312,44 +312,38 @@ function Queue:maxsize() return self._maxsize end
 function Queue:empty() return self._n == 0 end
 function Queue:full() return self._maxsize > 0 and self._n >= self._maxsize end
 
--- Room or items are kept for the waiters already woken (pending), so a
--- newcomer never takes them first: waiting is FIFO-fair.
-local function can_get(self)
-  return not self._getters:must_wait(self._n)
-end
-
-local function can_put(self)
-  local max = self._maxsize
-  return max == 0 or not self._putters:must_wait(max - self._n)
-end
-
-function Queue:put_nowait(item)
+local function put_nowait(self, item)
   if self._shutdown then raise("QueueShutDown", "queue is shut down") end
-  if self._maxsize > 0 and self._n >= self._maxsize then raise("QueueFull", "queue is full") end
+  local max = self._maxsize
+  if max > 0 and self._n >= max then raise("QueueFull", "queue is full") end
   self:_put(item)
   self._unfinished = self._unfinished + 1
   self._finished._flag = false -- Event:clear()
   self._getters:grant(1)
 end
+Queue.put_nowait = put_nowait
 
+-- Room or items are kept for the waiters already woken (pending), so a
+-- newcomer never takes them first: waiting is FIFO-fair.
 function Queue:put(item)
-  if not can_put(self) then
+  local max = self._maxsize
+  if max > 0 and self._putters:must_wait(max - self._n) then
     while true do
       if self._shutdown then raise("QueueShutDown", "queue is shut down") end
       self._putters:wait("Queue:put")
       if self._shutdown or self._n < self._maxsize then break end
     end
   end
-  return self:put_nowait(item)
+  return put_nowait(self, item)
 end
 
-function Queue:get_nowait()
+local function get_nowait(self)
   if self._n == 0 then
     if self._shutdown then raise("QueueShutDown", "queue is shut down") end
     raise("QueueEmpty", "queue is empty")
   end
   local item = self:_get()
-  self._putters:grant(1)
+  if self._maxsize > 0 then self._putters:grant(1) end -- else none can wait
   if self._shutdown and self._n == 0 then
     -- Shut down and drained: getters that queued behind the last claimed
     -- item must wake to see it (nothing will ever be put again).
@@ -357,16 +351,18 @@ function Queue:get_nowait()
   end
   return item
 end
+Queue.get_nowait = get_nowait
 
 function Queue:get()
-  if not can_get(self) then
+  local n = self._n
+  if n == 0 or self._getters:must_wait(n) then
     while true do
       if self._shutdown and self._n == 0 then raise("QueueShutDown", "queue is shut down") end
       self._getters:wait("Queue:get")
       if self._n > 0 or self._shutdown then break end
     end
   end
-  return self:get_nowait()
+  return get_nowait(self)
 end
 
 function Queue:task_done()
