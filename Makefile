@@ -22,11 +22,11 @@ LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h bindings/laloop.h bindings/aloop.h
 
-DEPS := gcc make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
+DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
         luarocks man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all test bench asan valgrind clean deps demo install uninstall lint format
+.PHONY: all test bench asan valgrind clang clean deps demo install uninstall lint format
 
 all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core \
      $(BUILD)/host_poll $(BUILD)/host_libev
@@ -82,6 +82,11 @@ valgrind: all
 	  ALOOP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+# The same sources, warnings as errors, with clang.
+clang:
+	$(MAKE) BUILD=build/clang CC=clang build/clang/aloop build/clang/aloop.so \
+	  build/clang/test_core build/clang/host_poll build/clang/host_libev
 
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
