@@ -737,6 +737,16 @@ function aloop.is_queue_shutdown(err) end
 ---@return boolean
 function aloop.is_broken_barrier(err) end
 
+---True if `err` is aloop's `RuntimeError` (a lock released while not held, and the like).
+---@param err any
+---@return boolean
+function aloop.is_runtime_error(err) end
+
+---True if `err` is aloop's `ValueError` (a BoundedSemaphore released too often, task_done called too often).
+---@param err any
+---@return boolean
+function aloop.is_value_error(err) end
+
 ---@param err any
 ---@return boolean
 function aloop.is_task_group_error(err) end
