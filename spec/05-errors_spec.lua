@@ -494,3 +494,54 @@ describe("unretrieved errors at top level", function()
     assert.matches(":4:", err) -- the line of the error() call
   end)
 end)
+
+describe("regressions found by the docs review", function()
+  it("RuntimeError and ValueError have predicates", H.async(function()
+    local err = H.raises(function() aloop.Lock():release() end)
+    assert.is_true(aloop.is_runtime_error(err))
+    assert.is_false(aloop.is_value_error(err))
+    err = H.raises(function() aloop.Queue():task_done() end)
+    assert.is_true(aloop.is_value_error(err))
+    assert.is_false(aloop.is_runtime_error("RuntimeError"))
+  end))
+
+  it("a loop callback's error is reported with the traceback of where it was raised", H.async(function()
+    local loop = aloop.get_running_loop()
+    local got
+    loop:set_exception_handler(function(ctx) got = ctx end)
+    loop:call_soon(function()
+      error("callback broke") -- RAISED HERE
+    end)
+    aloop.sleep(0.01)
+    loop:set_exception_handler(nil)
+    assert.equal("Exception in callback", got.message)
+    assert.matches("callback broke", tostring(got.exception), 1, true)
+    local line
+    local n = 0
+    for l in io.lines("spec/05-errors_spec.lua") do
+      n = n + 1
+      if l:find("-- RAISED HERE", 1, true) and not l:find("find", 1, true) then line = n end
+    end
+    assert.matches("05%-errors_spec%.lua:" .. line .. ":", got.traceback)
+  end))
+
+  it("aloop.run with a callable table passes exactly the arguments given", function()
+    local obj = setmetatable({}, { __call = function(self, ...) return select("#", ...), ... end })
+    local n, a, b = aloop.run(obj, "x", "y")
+    assert.equal(2, n)
+    assert.equal("x", a)
+    assert.equal("y", b)
+  end)
+
+  it("top-level run returns as soon as its leftovers are cleaned up, not at the next timer", function()
+    local t0, h = aloop.time(), nil
+    aloop.run(function()
+      h = aloop.get_running_loop():call_later(3, function() end) -- still pending
+      aloop.create_task(function() aloop.sleep(5) end)
+      aloop.sleep(0)
+    end)
+    local took = aloop.time() - t0
+    h:cancel()
+    assert.is_true(took < 0.5, "run took " .. took .. " s")
+  end)
+end)
