@@ -274,153 +274,138 @@ end
 
 ------------------------------------------------------------------------------
 -- Queue, LifoQueue, PriorityQueue (with shutdown, as in Python 3.13)
+--
+-- A queue's state lives in the upvalues of its methods (one set of closures
+-- per queue): an upvalue is read in one VM step where a field is a hash
+-- lookup, and put/get are the hottest paths of producer/consumer code. The
+-- three kinds differ only in their storage (store, fetch).
 
 local Queue = class("aloop.Queue")
+local LifoQueue = class("aloop.LifoQueue")
+local PriorityQueue = class("aloop.PriorityQueue")
 
-local function new_queue(mt, maxsize, fname)
-  maxsize = maxsize == nil and 0 or check_int(maxsize, fname, 1, 0, 4)
-  return setmetatable({
-    _maxsize = maxsize, _n = 0, _head = 1, _items = {},
-    _getters = WaitQueue("pass"), _putters = WaitQueue("pass"),
-    _unfinished = 0, _finished = aloop.Event(), _shutdown = false,
-  }, mt)
+local function make_queue(cls, name, maxsize, store, fetch)
+  local self = setmetatable({}, cls)
+  local n, unfinished, shutdown = 0, 0, false
+  local getters, putters = WaitQueue("pass"), WaitQueue("pass")
+  local finished = aloop.Event()
+  finished:set()
+  local put_where, get_where = name .. ":put", name .. ":get"
+
+  function self.qsize() return n end
+  function self.maxsize() return maxsize end
+  function self.empty() return n == 0 end
+  function self.full() return maxsize > 0 and n >= maxsize end
+  function self.is_shutdown() return shutdown end
+
+  local function put_nowait(_, item)
+    if shutdown then raise("QueueShutDown", "queue is shut down") end
+    if maxsize > 0 and n >= maxsize then raise("QueueFull", "queue is full") end
+    store(item, n)
+    n = n + 1
+    unfinished = unfinished + 1
+    finished._flag = false -- Event:clear()
+    getters:grant(1)
+  end
+  self.put_nowait = put_nowait
+
+  -- Room or items are kept for the waiters already woken (pending), so a
+  -- newcomer never takes them first: waiting is FIFO-fair.
+  function self.put(_, item)
+    if maxsize > 0 and putters:must_wait(maxsize - n) then
+      while true do
+        if shutdown then raise("QueueShutDown", "queue is shut down") end
+        putters:wait(put_where)
+        if shutdown or n < maxsize then break end
+      end
+    end
+    return put_nowait(self, item)
+  end
+
+  local function get_nowait()
+    if n == 0 then
+      if shutdown then raise("QueueShutDown", "queue is shut down") end
+      raise("QueueEmpty", "queue is empty")
+    end
+    local item = fetch(n)
+    n = n - 1
+    if maxsize > 0 then putters:grant(1) end -- else none can wait
+    if shutdown and n == 0 then
+      -- Shut down and drained: getters that queued behind the last claimed
+      -- item must wake to see it (nothing will ever be put again).
+      getters:grant(getters:waiting())
+    end
+    return item
+  end
+  self.get_nowait = get_nowait
+
+  function self.get()
+    if n == 0 or getters:must_wait(n) then
+      while true do
+        if shutdown and n == 0 then raise("QueueShutDown", "queue is shut down") end
+        getters:wait(get_where)
+        if n > 0 or shutdown then break end
+      end
+    end
+    return get_nowait()
+  end
+
+  function self.task_done()
+    if unfinished <= 0 then raise("ValueError", "task_done() called too many times") end
+    unfinished = unfinished - 1
+    if unfinished == 0 then finished:set() end
+  end
+
+  function self.join()
+    if unfinished > 0 then finished:wait() end
+  end
+
+  function self.shutdown(_, immediate)
+    shutdown = true
+    if immediate then
+      while n > 0 do
+        fetch(n)
+        n = n - 1
+        if unfinished > 0 then unfinished = unfinished - 1 end
+      end
+      if unfinished == 0 then finished:set() end
+    end
+    getters:grant(getters:waiting())
+    putters:grant(putters:waiting())
+  end
+
+  function self._describe()
+    return string.format("maxsize=%d qsize=%d getters=%d putters=%d", maxsize, n,
+      getters:waiting(), putters:waiting())
+  end
+  return self
 end
 
+-- Queue(maxsize): first in, first out; items[head .. head+n-1].
 function aloop.Queue(maxsize)
-  local q = new_queue(Queue, maxsize, "Queue")
-  q._finished:set()
-  return q
+  maxsize = maxsize == nil and 0 or check_int(maxsize, "Queue", 1, 0)
+  local items, head = {}, 1
+  return make_queue(Queue, "Queue", maxsize,
+    function(item, n) items[head + n] = item end,
+    function(n)
+      local item = items[head]
+      items[head] = nil
+      if n == 1 then head = 1 else head = head + 1 end
+      return item
+    end)
 end
 
--- FIFO storage: items[head .. head+n-1].
-function Queue:_put(item)
-  self._items[self._head + self._n] = item
-  self._n = self._n + 1
-end
-
-function Queue:_get()
-  local h = self._head
-  local item = self._items[h]
-  self._items[h] = nil
-  self._n = self._n - 1
-  if self._n == 0 then self._head = 1 else self._head = h + 1 end
-  return item
-end
-
-function Queue:qsize() return self._n end
-function Queue:maxsize() return self._maxsize end
-function Queue:empty() return self._n == 0 end
-function Queue:full() return self._maxsize > 0 and self._n >= self._maxsize end
-
-local function put_nowait(self, item)
-  if self._shutdown then raise("QueueShutDown", "queue is shut down") end
-  local max = self._maxsize
-  if max > 0 and self._n >= max then raise("QueueFull", "queue is full") end
-  self:_put(item)
-  self._unfinished = self._unfinished + 1
-  self._finished._flag = false -- Event:clear()
-  self._getters:grant(1)
-end
-Queue.put_nowait = put_nowait
-
--- Room or items are kept for the waiters already woken (pending), so a
--- newcomer never takes them first: waiting is FIFO-fair.
-function Queue:put(item)
-  local max = self._maxsize
-  if max > 0 and self._putters:must_wait(max - self._n) then
-    while true do
-      if self._shutdown then raise("QueueShutDown", "queue is shut down") end
-      self._putters:wait("Queue:put")
-      if self._shutdown or self._n < self._maxsize then break end
-    end
-  end
-  return put_nowait(self, item)
-end
-
-local function get_nowait(self)
-  if self._n == 0 then
-    if self._shutdown then raise("QueueShutDown", "queue is shut down") end
-    raise("QueueEmpty", "queue is empty")
-  end
-  local item = self:_get()
-  if self._maxsize > 0 then self._putters:grant(1) end -- else none can wait
-  if self._shutdown and self._n == 0 then
-    -- Shut down and drained: getters that queued behind the last claimed
-    -- item must wake to see it (nothing will ever be put again).
-    self._getters:grant(self._getters:waiting())
-  end
-  return item
-end
-Queue.get_nowait = get_nowait
-
-function Queue:get()
-  local n = self._n
-  if n == 0 or self._getters:must_wait(n) then
-    while true do
-      if self._shutdown and self._n == 0 then raise("QueueShutDown", "queue is shut down") end
-      self._getters:wait("Queue:get")
-      if self._n > 0 or self._shutdown then break end
-    end
-  end
-  return get_nowait(self)
-end
-
-function Queue:task_done()
-  if self._unfinished <= 0 then raise("ValueError", "task_done() called too many times") end
-  self._unfinished = self._unfinished - 1
-  if self._unfinished == 0 then self._finished:set() end
-end
-
-function Queue:join()
-  if self._unfinished > 0 then self._finished:wait() end
-end
-
-function Queue:shutdown(immediate)
-  self._shutdown = true
-  if immediate then
-    while self._n > 0 do
-      self:_get()
-      if self._unfinished > 0 then self._unfinished = self._unfinished - 1 end
-    end
-    if self._unfinished == 0 then self._finished:set() end
-  end
-  self._getters:grant(self._getters:waiting())
-  self._putters:grant(self._putters:waiting())
-end
-
-function Queue:is_shutdown() return self._shutdown end
-
-function Queue:_describe()
-  return string.format("maxsize=%d qsize=%d getters=%d putters=%d", self._maxsize, self._n,
-    self._getters:waiting(), self._putters:waiting())
-end
-
-local function subclass(name)
-  local c = class(name)
-  for k, v in pairs(Queue) do
-    if c[k] == nil and k ~= "__name" and k ~= "__index" and k ~= "__tostring" then c[k] = v end
-  end
-  return c
-end
-
-local LifoQueue = subclass("aloop.LifoQueue")
-
+-- LifoQueue(maxsize): last in, first out.
 function aloop.LifoQueue(maxsize)
-  local q = new_queue(LifoQueue, maxsize, "LifoQueue")
-  q._finished:set()
-  return q
-end
-
-function LifoQueue:_put(item)
-  self._n = self._n + 1
-  self._items[self._n] = item
-end
-
-function LifoQueue:_get()
-  local item = self._items[self._n]
-  self._items[self._n] = nil
-  self._n = self._n - 1
-  return item
+  maxsize = maxsize == nil and 0 or check_int(maxsize, "LifoQueue", 1, 0)
+  local items = {}
+  return make_queue(LifoQueue, "LifoQueue", maxsize,
+    function(item, n) items[n + 1] = item end,
+    function(n)
+      local item = items[n]
+      items[n] = nil
+      return item
+    end)
 end
 
 -- PriorityQueue(maxsize [, opts]): smallest first. Items are compared with
@@ -428,13 +413,14 @@ end
 -- that is a table is ordered by its first element (item[1], like Python's
 -- (priority, data) tuples), anything else by itself, with `<`. Equal
 -- priorities come out in the order they were put.
-local PriorityQueue = subclass("aloop.PriorityQueue")
+local function default_key(item)
+  if type(item) == "table" then return item[1] end
+  return item
+end
 
 function aloop.PriorityQueue(maxsize, opts)
-  local q = new_queue(PriorityQueue, maxsize, "PriorityQueue")
-  q._finished:set()
-  q._seq = 0
-  q._heap = {}
+  maxsize = maxsize == nil and 0 or check_int(maxsize, "PriorityQueue", 1, 0)
+  local lt, key
   if opts ~= nil then
     if type(opts) ~= "table" then
       error("bad argument #2 to 'PriorityQueue' (table expected, got " .. type(opts) .. ")", 2)
@@ -445,62 +431,51 @@ function aloop.PriorityQueue(maxsize, opts)
     if opts.key ~= nil and type(opts.key) ~= "function" then
       error("bad argument #2 to 'PriorityQueue' (key must be a function)", 2)
     end
-    q._lt, q._key = opts.lt, opts.key
+    lt, key = opts.lt, opts.key
   end
-  return q
-end
-
-local function default_key(item)
-  if type(item) == "table" then return item[1] end
-  return item
-end
-
-function PriorityQueue:_less(a, b)
-  local lt = self._lt
-  if lt then
-    if lt(a.item, b.item) then return true end
-    if lt(b.item, a.item) then return false end
-  else
-    local ka, kb = a.key, b.key
-    if ka < kb then return true end
-    if kb < ka then return false end
+  key = key or default_key
+  local heap, seq = {}, 0
+  local function less(a, b)
+    if lt then
+      if lt(a.item, b.item) then return true end
+      if lt(b.item, a.item) then return false end
+    else
+      local ka, kb = a.key, b.key
+      if ka < kb then return true end
+      if kb < ka then return false end
+    end
+    return a.seq < b.seq
   end
-  return a.seq < b.seq
-end
-
-function PriorityQueue:_put(item)
-  local heap = self._heap
-  self._seq = self._seq + 1
-  local e = { item = item, seq = self._seq }
-  if not self._lt then e.key = (self._key or default_key)(item) end
-  self._n = self._n + 1
-  local i = self._n
-  heap[i] = e
-  while i > 1 do
-    local p = i // 2
-    if not self:_less(heap[i], heap[p]) then break end
-    heap[i], heap[p] = heap[p], heap[i]
-    i = p
-  end
-end
-
-function PriorityQueue:_get()
-  local heap, n = self._heap, self._n
-  local top = heap[1]
-  heap[1] = heap[n]
-  heap[n] = nil
-  n = n - 1
-  self._n = n
-  local i = 1
-  while true do
-    local l, r, m = 2 * i, 2 * i + 1, i
-    if l <= n and self:_less(heap[l], heap[m]) then m = l end
-    if r <= n and self:_less(heap[r], heap[m]) then m = r end
-    if m == i then break end
-    heap[i], heap[m] = heap[m], heap[i]
-    i = m
-  end
-  return top.item
+  return make_queue(PriorityQueue, "PriorityQueue", maxsize,
+    function(item, n)
+      seq = seq + 1
+      local e = { item = item, seq = seq }
+      if not lt then e.key = key(item) end
+      local i = n + 1
+      heap[i] = e
+      while i > 1 do
+        local p = i // 2
+        if not less(heap[i], heap[p]) then break end
+        heap[i], heap[p] = heap[p], heap[i]
+        i = p
+      end
+    end,
+    function(n)
+      local top = heap[1]
+      heap[1] = heap[n]
+      heap[n] = nil
+      n = n - 1
+      local i = 1
+      while true do
+        local l, r, m = 2 * i, 2 * i + 1, i
+        if l <= n and less(heap[l], heap[m]) then m = l end
+        if r <= n and less(heap[r], heap[m]) then m = r end
+        if m == i then break end
+        heap[i], heap[m] = heap[m], heap[i]
+        i = m
+      end
+      return top.item
+    end)
 end
 
 aloop.QueueEmpty, aloop.QueueFull = "QueueEmpty", "QueueFull"
