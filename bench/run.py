@@ -56,6 +56,10 @@ BENCHMARKS = [
         "rows": [("Semaphore(10), 100k tasks", "seconds", "s", "ratio", 5)],
     },
     {
+        "name": "floor", "lua": "floor.lua", "py": "floor.py", "needs_aloop": False,
+        "rows": [("ping-pong floor, bare coroutines (reference)", "seconds", "s", "info", None)],
+    },
+    {
         "name": "coro", "lua": "coro.lua", "py": "coro.py", "needs_aloop": False,
         "rows": [
             ("bare coroutine, heap (reference)", "bytes_per_task", "B", "info", None),
@@ -245,6 +249,15 @@ def main():
             n = median("pingpong", side, "switches")
             if s and n:
                 print("ping-pong %-7s: %.0f ns per switch" % (side, s / n * 1e9))
+    if "pingpong" in sel and "floor" in sel and "asyncio" in sides:
+        f = median("floor", "aloop", "seconds")
+        fn = median("floor", "aloop", "switches")
+        a = median("pingpong", "asyncio", "seconds")
+        an = median("pingpong", "asyncio", "switches")
+        if f and fn and a and an:
+            print("ping-pong floor: stock Lua switches bare coroutines in %.0f ns, so no"
+                  " runtime on it can beat asyncio by more than %.1fx here"
+                  % (f / fn * 1e9, (a / an) / (f / fn)))
     if "queue" in sel:
         for side in sides:
             s = median("queue", side, "seconds")
