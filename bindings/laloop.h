@@ -90,7 +90,7 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
                    int tb_idx);
 int laloop_traceback_msgh(lua_State *L);
 int laloop_callback_msgh(lua_State *L);
-void laloop_report_callback_error(lua_State *L, lstate *S, const char *what);
+void laloop_run_callback(lstate *S, int *ref, int packed, const char *what);
 
 /* lerror.c */
 void laloop_push_error(lua_State *L, const char *kind, const char *msg);

@@ -15,23 +15,7 @@ typedef struct lcall {
 
 static void call_run(al_handle_t *h) {
   lcall *c = al_container_of(h, lcall, h);
-  lstate *S = c->S;
-  lua_State *L = S->driver;
-  int base = lua_gettop(L), n, i;
-  laloop_push_anchored(L, S, c->ref);
-  laloop_unanchor(L, S, c->ref);
-  c->ref = LUA_NOREF;
-  lua_pushcfunction(L, laloop_callback_msgh);
-  lua_getiuservalue(L, base + 1, 1);
-  lua_getiuservalue(L, base + 1, 2);
-  n = (int)luaL_len(L, -1);
-  luaL_checkstack(L, n, "too many arguments");
-  for (i = 1; i <= n; i++)
-    lua_rawgeti(L, base + 4, i);
-  lua_remove(L, base + 4);
-  if (lua_pcall(L, n, 0, base + 2) != LUA_OK)
-    laloop_report_callback_error(L, S, "Exception in callback");
-  lua_settop(L, base);
+  laloop_run_callback(c->S, &c->ref, 1, "Exception in callback");
 }
 
 /* fn at fidx, its arguments after it up to the top; delay < 0: soon. */

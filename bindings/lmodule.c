@@ -129,16 +129,37 @@ int laloop_callback_msgh(lua_State *L) {
   return 1;
 }
 
-/* Report the error on top of the stack, raised by a callback under
- * laloop_callback_msgh; pops it. */
-void laloop_report_callback_error(lua_State *L, lstate *S, const char *what) {
-  int err = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
-  lua_getfield(L, -1, "cb_tb");
-  lua_pushnil(L);
-  lua_setfield(L, -3, "cb_tb");
-  laloop_report(L, S, what, err, lua_gettop(L));
-  lua_settop(L, err - 1);
+/* Run a queued callback, dropping its anchor: the anchored userdata's user
+ * value 1 is the function and user value 2 its one argument or, if
+ * `packed`, the table of its arguments. An error is reported as `what`,
+ * with the traceback of where it was raised. */
+void laloop_run_callback(lstate *S, int *ref, int packed, const char *what) {
+  lua_State *L = S->driver;
+  int base = lua_gettop(L), nargs = 1, status;
+  laloop_push_anchored(L, S, *ref);
+  laloop_unanchor(L, S, *ref);
+  *ref = LUA_NOREF;
+  lua_pushcfunction(L, laloop_callback_msgh);
+  lua_getiuservalue(L, base + 1, 1);
+  lua_getiuservalue(L, base + 1, 2);
+  if (packed) {
+    int i;
+    nargs = (int)luaL_len(L, base + 4);
+    luaL_checkstack(L, nargs, "too many arguments");
+    for (i = 1; i <= nargs; i++)
+      lua_rawgeti(L, base + 4, i);
+    lua_remove(L, base + 4);
+  }
+  status = lua_pcall(L, nargs, 0, base + 2);
+  if (status != LUA_OK) {
+    int err = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+    lua_getfield(L, -1, "cb_tb");
+    lua_pushnil(L);
+    lua_setfield(L, -3, "cb_tb");
+    laloop_report(L, S, what, err, lua_gettop(L));
+  }
+  lua_settop(L, base);
 }
 
 /* ---- run ---------------------------------------------------------------- */

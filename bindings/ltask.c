@@ -784,18 +784,7 @@ typedef struct ldonecb {
 
 static void donecb_run(al_handle_t *h) {
   ldonecb *cb = al_container_of(h, ldonecb, h);
-  lstate *S = cb->S;
-  lua_State *L = S->driver;
-  int base = lua_gettop(L);
-  laloop_push_anchored(L, S, cb->ref);
-  laloop_unanchor(L, S, cb->ref);
-  cb->ref = LUA_NOREF;
-  lua_pushcfunction(L, laloop_callback_msgh);
-  lua_getiuservalue(L, base + 1, 1);
-  lua_getiuservalue(L, base + 1, 2);
-  if (lua_pcall(L, 1, 0, base + 2) != LUA_OK)
-    laloop_report_callback_error(L, S, "Exception in done callback");
-  lua_settop(L, base);
+  laloop_run_callback(cb->S, &cb->ref, 0, "Exception in done callback");
 }
 
 static void donecb_waiter(al_waiter_t *w, al_future_t *f) {
