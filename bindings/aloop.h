@@ -31,7 +31,10 @@ int luaopen_aloop(lua_State *L);
  * the host keeps calling ev_run(ev, ...) as usual and aloop's ready tasks
  * run from a prepare watcher on it (every Lua call there is protected, so
  * no error unwinds through ev_run). The loop must outlive the Lua state.
- * Also sets package.loaded.aloop, so scripts' require "aloop" finds it. */
+ * Also sets package.loaded.aloop, so scripts' require "aloop" finds it.
+ * Opened this way, aloop.run leaves SIGINT alone (the host owns its
+ * signals); with require, a top-level aloop.run turns Ctrl-C into
+ * cancelling its main task, as asyncio.run does. */
 int aloop_openlib(lua_State *L, struct ev_loop *ev);
 
 /* ---- running Lua as tasks ------------------------------------------------ */

@@ -582,8 +582,14 @@ int luaopen_aloop(lua_State *L) { return open_module(L, NULL); }
 
 static int openlib_p(lua_State *L) {
   struct ev_loop *ev = lua_touserdata(L, 1);
+  lstate *S;
   lua_settop(L, 0);
   open_module(L, ev);
+  /* A host owns its signals: aloop.run does not take Ctrl-C over here. */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key);
+  S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  S->handle_sigint = 0;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pushvalue(L, -2);
   lua_setfield(L, -2, "aloop");
