@@ -125,6 +125,19 @@ extern const laloop_part laloop_lua_parts[];
 void laloop_open_loop(lua_State *L, int mod, int up);
 void laloop_open_run(lua_State *L, int mod, int up);
 
+/* Who drives the scheduler now, saved and restored around a drive. */
+typedef struct ldrive {
+  al_scope_t *scope;
+  lua_State *driver;
+} ldrive;
+/* Drive from thread L with new tasks going to `scope` (NULL: keep the
+ * current one, or the root when there is none). */
+void laloop_drive_begin(lstate *S, lua_State *L, al_scope_t *scope,
+                        ldrive *saved);
+void laloop_drive_end(lstate *S, const ldrive *saved);
+/* A task, a callback, aloop.run or a host is running the loop already. */
+#define LALOOP_BUSY(S) ((S)->cur || (S)->loop.depth > 0 || (S)->driving)
+
 /* lembed.c */
 lstate *laloop_find_state(lua_State *L); /* NULL if aloop was never opened */
 void laloop_setup_shared(lstate *S);

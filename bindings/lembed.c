@@ -16,23 +16,35 @@ lstate *laloop_find_state(lua_State *L) {
   return S && !S->closed ? S : NULL;
 }
 
+void laloop_drive_begin(lstate *S, lua_State *L, al_scope_t *scope,
+                        ldrive *saved) {
+  saved->scope = S->scope;
+  saved->driver = S->driver;
+  S->driving++;
+  if (scope)
+    S->scope = scope;
+  else if (!S->scope)
+    S->scope = &S->root;
+  S->driver = L;
+}
+
+void laloop_drive_end(lstate *S, const ldrive *saved) {
+  S->scope = saved->scope;
+  S->driver = saved->driver;
+  S->driving--;
+}
+
 /* Drive one turn on behalf of a host: callbacks and the tasks they create
  * belong to the root scope. */
 static void host_turn(lstate *S, lua_State *L, int poll) {
-  al_scope_t *saved_scope = S->scope;
-  lua_State *saved_driver = S->driver;
-  S->driving++;
-  if (!S->scope)
-    S->scope = &S->root;
-  S->driver = L;
+  ldrive saved;
+  laloop_drive_begin(S, L, NULL, &saved);
   if (poll) {
     al_timers_fire(&S->loop);
     ev_run(S->ev, EVRUN_NOWAIT);
   }
   al_loop_run_turn(&S->loop);
-  S->scope = saved_scope;
-  S->driver = saved_driver;
-  S->driving--;
+  laloop_drive_end(S, &saved);
 }
 
 /* ---- sharing the host's libev loop ---- */
@@ -40,7 +52,7 @@ static void host_turn(lstate *S, lua_State *L, int poll) {
 static void shared_prepare_cb(struct ev_loop *ev, ev_prepare *w, int revents) {
   lstate *S = al_container_of(w, lstate, prepare);
   (void)revents;
-  if (S->driving || S->cur || S->loop.depth || S->shut)
+  if (LALOOP_BUSY(S) || S->shut)
     return; /* aloop.run or aloop_step is driving the loop itself */
   host_turn(S, S->L, 0);
   if (S->loop.nready > 0) {
@@ -136,7 +148,7 @@ int aloop_step(lua_State *L) {
     return refuse(L, "aloop_step: aloop is not open in this state");
   if (S->shut)
     return refuse(L, "aloop_step: aloop was shut down");
-  if (S->cur || S->loop.depth || S->driving)
+  if (LALOOP_BUSY(S))
     return refuse(L, "aloop_step: called from inside aloop");
   host_turn(S, L, 1);
   return (int)S->loop.ntasks;
@@ -261,20 +273,14 @@ int aloop_shutdown(lua_State *L, double timeout) {
   al_timer_init(&deadline, &wake);
   al_timer_add(&S->loop, &deadline, al_time() + (timeout > 0 ? timeout : 0));
   {
-    al_scope_t *saved_scope = S->scope;
-    lua_State *saved_driver = S->driver;
-    S->driving++;
-    if (!S->scope)
-      S->scope = &S->root;
-    S->driver = L;
+    ldrive saved;
+    laloop_drive_begin(S, L, NULL, &saved);
     S->loop.stop_when_idle = true; /* no poll after the last one finishes */
     while (S->loop.ntasks > 0 && deadline.heap_index != 0)
       if (al_loop_step(&S->loop) == AL_STEP_STUCK)
         break;
     S->loop.stop_when_idle = false;
-    S->scope = saved_scope;
-    S->driver = saved_driver;
-    S->driving--;
+    laloop_drive_end(S, &saved);
   }
   al_timer_remove(&S->loop, &deadline);
   al_loop_unpost(&S->loop, &wake);

@@ -216,8 +216,7 @@ static void sigint_cb(struct ev_loop *ev, ev_signal *w, int revents) {
 static int run_toplevel(lua_State *L, lstate *S) {
   int nargs = lua_gettop(L) - 1, main_idx, stuck = 0, interrupted;
   lrun *run;
-  al_scope_t *saved_scope = S->scope;
-  lua_State *saved_driver = S->driver;
+  ldrive saved;
   ltask *main;
   run = lua_newuserdatauv(L, sizeof *run, 0);
   al_scope_init(&run->scope, NULL);
@@ -225,9 +224,7 @@ static int run_toplevel(lua_State *L, lstate *S) {
   run->loop = &S->loop;
   al_waiter_init(&run->w, run_main_done);
   al_handle_init(&run->h, run_stop_cb);
-  S->scope = &run->scope;
-  S->driver = L;
-  S->driving++;
+  laloop_drive_begin(S, L, &run->scope, &saved);
   main = laloop_new_task(L, S, &run->scope, 1, nargs);
   main_idx = lua_gettop(L);
   al_future_add_waiter(&main->t.fut, &run->w);
@@ -263,20 +260,8 @@ static int run_toplevel(lua_State *L, lstate *S) {
   S->loop.stop = false;
   main->t.fut.flags |= AL_F_RETRIEVED; /* run raises it */
   laloop_report_unretrieved(L, S, &run->scope);
-  S->scope = saved_scope;
-  S->driver = saved_driver;
-  S->driving--;
-  if (run->scope.n > 0) {
-    /* Tasks that can never finish: forget them rather than hang. */
-    al_task_t *t;
-    while ((t = run->scope.head) != NULL) {
-      run->scope.head = t->snext;
-      t->in_scope = false;
-      t->snext = t->sprev = NULL;
-    }
-    run->scope.n = 0;
-    run->scope.tail = NULL;
-  }
+  laloop_drive_end(S, &saved);
+  al_scope_abandon(&run->scope); /* tasks that can never finish: forget */
   if (interrupted)
     return laloop_error(L, "KeyboardInterrupt", NULL);
   if (stuck) /* main was cancelled for it, and its cleanup has run */
@@ -338,7 +323,7 @@ static int l_run(lua_State *L) {
     laloop_current(L, "run");
     return run_nested(L, S, S->cur);
   }
-  if (S->cur || S->loop.depth > 0 || S->driving)
+  if (LALOOP_BUSY(S))
     return luaL_error(L, "aloop.run cannot be called while the loop is "
                          "running (call it from a task, or use create_task)");
   if (S->shut)
@@ -352,7 +337,7 @@ static int l_run(lua_State *L) {
 static int l_run_script(lua_State *L) {
   lstate *S = laloop_state(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (S->cur || S->loop.depth > 0 || S->driving)
+  if (LALOOP_BUSY(S))
     return luaL_error(L, "aloop._run_script: the loop is running");
   S->naming_script = 1;
   return run_toplevel(L, S);

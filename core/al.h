@@ -177,6 +177,9 @@ struct al_scope {
 };
 
 void al_scope_init(al_scope_t *s, al_scope_t *parent);
+/* Unlink every task still in the scope (which is going away) without
+ * touching the tasks otherwise: they simply belong to no list any more. */
+void al_scope_abandon(al_scope_t *s);
 
 /* ---- tasks --------------------------------------------------------------- */
 

@@ -16,6 +16,17 @@ void al_scope_init(al_scope_t *s, al_scope_t *parent) {
   s->stop_when_empty = false;
 }
 
+void al_scope_abandon(al_scope_t *s) {
+  al_task_t *t;
+  while ((t = s->head) != NULL) {
+    s->head = t->snext;
+    t->in_scope = false;
+    t->snext = t->sprev = NULL;
+  }
+  s->tail = NULL;
+  s->n = 0;
+}
+
 void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
                   al_handle_cb step) {
   al_future_init(&t->fut, loop, AL_KIND_TASK);
