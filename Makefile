@@ -16,11 +16,11 @@ WERROR     ?= -Werror
 WARN       := -std=c11 -Wall -Wextra $(WERROR) -pedantic -D_POSIX_C_SOURCE=200809L
 CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
 
-CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c
-BIND_SRC := bindings/lmodule.c bindings/ltask.c bindings/lloop.c bindings/lerror.c bindings/lsync.c bindings/lembed.c
+CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c core/error.c
+BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lloop.c bindings/lsync.c bindings/lembed.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
-HDRS     := core/al.h bindings/laloop.h bindings/aloop.h
+HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 
 DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
         luarocks man-db

@@ -1,5 +1,6 @@
 /* future.c -- futures: a state, waiters told in order on completion, and
  * cancellation dispatched by kind (plain future, task, gather). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,7 +8,7 @@
 
 void al_future_init(al_future_t *f, al_loop_t *loop, int kind) {
   f->loop = loop;
-  f->waiters.head = f->waiters.tail = NULL;
+  al_list_init(&f->waiters.head);
   f->cancel_msg = NULL;
   f->kind = (unsigned char)kind;
   f->state = AL_PENDING;
@@ -15,20 +16,21 @@ void al_future_init(al_future_t *f, al_loop_t *loop, int kind) {
 }
 
 void al_waiter_init(al_waiter_t *w, al_waiter_cb cb) {
-  w->next = w->prev = NULL;
+  w->link.next = w->link.prev = NULL;
   w->owner = NULL;
   w->cb = cb;
 }
 
+void al_wlist_init(al_wlist_t *l) { al_list_init(&l->head); }
+
 void al_wlist_append(al_wlist_t *l, al_waiter_t *w) {
   w->owner = l;
-  w->next = NULL;
-  w->prev = l->tail;
-  if (l->tail)
-    l->tail->next = w;
-  else
-    l->head = w;
-  l->tail = w;
+  al_list_append(&l->head, &w->link);
+}
+
+al_waiter_t *al_wlist_first(const al_wlist_t *l) {
+  al_link_t *first = al_list_first(&l->head);
+  return first ? al_container_of(first, al_waiter_t, link) : NULL;
 }
 
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w) {
@@ -36,24 +38,14 @@ void al_future_add_waiter(al_future_t *f, al_waiter_t *w) {
 }
 
 void al_waiter_remove(al_waiter_t *w) {
-  al_wlist_t *l = w->owner;
-  if (!l)
-    return;
-  if (w->prev)
-    w->prev->next = w->next;
-  else
-    l->head = w->next;
-  if (w->next)
-    w->next->prev = w->prev;
-  else
-    l->tail = w->prev;
-  w->next = w->prev = NULL;
+  al_list_remove(&w->link);
   w->owner = NULL;
 }
 
 void al_future_destroy(al_future_t *f) {
-  while (f->waiters.head)
-    al_waiter_remove(f->waiters.head);
+  al_waiter_t *w;
+  while ((w = al_wlist_first(&f->waiters)) != NULL)
+    al_waiter_remove(w);
   free(f->cancel_msg);
   f->cancel_msg = NULL;
 }
@@ -62,7 +54,7 @@ void al_future_finish(al_future_t *f, int state) {
   al_waiter_t *w;
   f->state = (unsigned char)state;
   /* A callback may link or unlink other waiters: always take the head. */
-  while ((w = f->waiters.head) != NULL) {
+  while ((w = al_wlist_first(&f->waiters)) != NULL) {
     al_waiter_remove(w);
     w->cb(w, f);
   }
@@ -73,8 +65,11 @@ void al_future_set_msg(al_future_t *f, const char *msg) {
   if (msg) {
     size_t n = strlen(msg) + 1;
     copy = malloc(n);
-    if (copy)
-      memcpy(copy, msg, n);
+    if (!copy) {
+      fputs("aloop: out of memory\n", stderr);
+      abort();
+    }
+    memcpy(copy, msg, n);
   }
   free(f->cancel_msg);
   f->cancel_msg = copy;

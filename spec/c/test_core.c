@@ -41,7 +41,7 @@ static void rec_cb(al_handle_t *h) {
 }
 
 static void test_handles(al_loop_t *loop) {
-  rec a = {{0}, 'a', NULL}, b = {{0}, 'b', NULL}, c = {{0}, 'c', NULL};
+  rec a = {.tag = 'a'}, b = {.tag = 'b'}, c = {.tag = 'c'};
   al_handle_init(&a.h, rec_cb);
   al_handle_init(&b.h, rec_cb);
   al_handle_init(&c.h, rec_cb);
@@ -79,7 +79,7 @@ static void wrec_cb(al_waiter_t *w, al_future_t *f) {
 
 static void test_waiters(al_loop_t *loop) {
   al_future_t f;
-  wrec x = {{0}, 'x'}, y = {{0}, 'y'}, z = {{0}, 'z'};
+  wrec x = {.tag = 'x'}, y = {.tag = 'y'}, z = {.tag = 'z'};
   al_future_init(&f, loop, AL_KIND_FUTURE);
   al_waiter_init(&x.w, wrec_cb);
   al_waiter_init(&y.w, wrec_cb);
@@ -93,7 +93,7 @@ static void test_waiters(al_loop_t *loop) {
   al_future_finish(&f, AL_DONE);
   CHECK(norder == 2 && memcmp(order, "xz", 2) == 0,
         "waiters are told in order; a removed one is not");
-  CHECK(f.waiters.head == NULL && x.w.owner == NULL, "told waiters are unlinked");
+  CHECK(al_wlist_empty(&f.waiters) && x.w.owner == NULL, "told waiters are unlinked");
   CHECK(!al_future_cancel(&f, "late"), "a done future cannot be cancelled");
   al_future_destroy(&f);
 }
@@ -188,10 +188,10 @@ static void test_cancel_passes_on(al_loop_t *loop) {
   CHECK(f.state == AL_CANCELLED, "it passed on to the future the inner awaits");
   CHECK(!outer.must_cancel && outer.fut.state == AL_PENDING,
         "the outer waits on: the inner decides");
-  CHECK(inner.step.queued && !outer.step.queued, "only the inner is woken");
+  CHECK(al_handle_queued(&inner.step) && !al_handle_queued(&outer.step), "only the inner is woken");
   al_task_resuming(&inner);
   al_task_finish(&inner, AL_DONE); /* the inner ignored it */
-  CHECK(outer.step.queued && !al_task_resuming(&outer),
+  CHECK(al_handle_queued(&outer.step) && !al_task_resuming(&outer),
         "an awaited task that ignores the cancel: the outer is not cancelled");
   al_task_finish(&outer, AL_DONE);
   CHECK(outer.ncancels == 1 && al_task_uncancel(&outer) == 0,
