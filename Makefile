@@ -17,7 +17,7 @@ WARN       := -std=c11 -Wall -Wextra $(WERROR) -pedantic -D_POSIX_C_SOURCE=20080
 CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
 
 CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c core/error.c
-BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lloop.c bindings/lsync.c bindings/lembed.c
+BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lloop.c bindings/lsync.c bindings/lsignal.c bindings/lembed.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
@@ -29,11 +29,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: all test bench asan valgrind clang clean deps demo install uninstall lint format
 
 all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core \
-     $(BUILD)/host_poll $(BUILD)/host_libev
+     $(BUILD)/test_states $(BUILD)/host_poll $(BUILD)/host_libev
 
 # The example hosts (bindings/examples), driven by spec/16-embed_spec.lua.
 $(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a bindings/aloop.h
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
+
+# Several Lua states in one process (driven by spec/17-states_spec.lua).
+$(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a bindings/aloop.h
+	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm -lpthread $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua).
 $(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h
@@ -69,7 +73,7 @@ test: all
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
-	  build/asan/aloop build/asan/aloop.so build/asan/test_core \
+	  build/asan/aloop build/asan/aloop.so build/asan/test_core build/asan/test_states \
 	  build/asan/host_poll build/asan/host_libev
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -86,7 +90,7 @@ valgrind: all
 # The same sources, warnings as errors, with clang.
 clang:
 	$(MAKE) BUILD=build/clang CC=clang build/clang/aloop build/clang/aloop.so \
-	  build/clang/test_core build/clang/host_poll build/clang/host_libev
+	  build/clang/test_core build/clang/test_states build/clang/host_poll build/clang/host_libev
 
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)

@@ -14,6 +14,7 @@
  *   lfuture.c  outcomes, Future, done callbacks, gather
  *   lloop.c    the loop object: call_soon/call_later/call_at handles
  *   lsync.c    the wait queue under every synchronisation primitive
+ *   lsignal.c  on_signal and wait_signal
  *   lembed.c   the embedding API (aloop.h), standing on the rest
  * Arrows run one way: lembed.c uses the module; the module never calls
  * into lembed.c (it reaches the embedding only through S->embed.close). */
@@ -35,6 +36,9 @@
 #define LALOOP_ERROR_MT "aloop.Error"
 
 typedef struct lstate lstate;
+typedef struct lsig lsig;
+
+#define LALOOP_NSIG 65 /* signal numbers are below this */
 typedef struct ltask ltask;
 
 typedef void (*laloop_error_fn)(lua_State *L, const char *what,
@@ -58,6 +62,7 @@ struct lstate {
   } sched;
   struct { /* metatables, compared by address on hot paths */
     const void *task, *future, *future_gc, *gather, *waitq, *handle, *donecb;
+    const void *sighandle;
   } mt;
   struct {
     int on;           /* ALOOP_DEBUG / set_debug */
@@ -70,6 +75,7 @@ struct lstate {
     ltask *target;
     int interrupted;
   } sigint;
+  lsig *signals[LALOOP_NSIG]; /* on_signal/wait_signal watchers (lsignal.c) */
   struct {            /* the embedding API (lembed.c) */
     al_scope_t root;  /* tasks the host spawns, and those they create */
     int shared;       /* on the host's libev loop, run from its prepare */
@@ -204,6 +210,11 @@ int laloop_signal_claim(lua_State *L, lstate *S, int signo);
 void laloop_signal_release(lstate *S, int signo);
 void laloop_stop_sigint(lstate *S);
 void laloop_open_run(lua_State *L, int mod, int up);
+
+/* lsignal.c */
+void laloop_open_signals(lua_State *L, int mod, int up);
+void laloop_close_signals(lstate *S); /* the loop closes: stop watching */
+int laloop_signal_handled(lstate *S, int signo); /* on_signal handlers? */
 
 /* lsync.c */
 void laloop_open_sync(lua_State *L, int mod, int up);

@@ -215,6 +215,14 @@ int laloop_callback_msgh(lua_State *L) {
   return 1;
 }
 
+/* _oserror(errno [, what]): the OS error value for errno, as the I/O
+ * functions raise it (for specs and for Lua parts). */
+static int err_os_new(lua_State *L) {
+  laloop_push_oserror(L, -(int)luaL_checkinteger(L, 1),
+                      luaL_optstring(L, 2, NULL));
+  return 1;
+}
+
 void laloop_open_errors(lua_State *L, int mod) {
   static const luaL_Reg fns[] = {
       {"is_cancelled", err_is_cancelled},
@@ -230,6 +238,7 @@ void laloop_open_errors(lua_State *L, int mod) {
       {"is_task_group_error", err_is_task_group_error},
       {"is_os_error", err_is_os_error},
       {"error", err_new},
+      {"_oserror", err_os_new},
       {NULL, NULL}};
   if (luaL_newmetatable(L, LALOOP_ERROR_MT)) {
     lua_pushcfunction(L, err_tostring);

@@ -102,6 +102,14 @@ static int lo_call_at(lua_State *L) {
   return schedule(L, 3, when > 0 ? when : 0);
 }
 
+/* loop:create_task(fn, ...): aloop.create_task, as asyncio's loop has it. */
+static int lo_create_task(lua_State *L) {
+  lstate *S = luaL_checkudata(L, 1, LALOOP_LOOP_MT);
+  luaL_argexpected(L, laloop_is_callable(L, 2), 2, "function");
+  laloop_new_task(L, S, NULL, 2, lua_gettop(L) - 2);
+  return 1;
+}
+
 static int lo_time(lua_State *L) {
   luaL_checkudata(L, 1, LALOOP_LOOP_MT);
   lua_pushnumber(L, al_time());
@@ -172,6 +180,7 @@ void laloop_open_loop(lua_State *L, int mod, int up) {
       {"call_soon", lo_call_soon},
       {"call_later", lo_call_later},
       {"call_at", lo_call_at},
+      {"create_task", lo_create_task},
       {"is_running", lo_is_running},
       {"set_exception_handler", lo_set_exception_handler},
       {NULL, NULL}};

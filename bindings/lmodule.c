@@ -218,6 +218,7 @@ static int loop_gc(lua_State *L) {
   if (S->embed.close)
     S->embed.close(S);
   laloop_stop_sigint(S);
+  laloop_close_signals(S);
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
@@ -291,46 +292,59 @@ static lstate *get_state(lua_State *L, struct ev_loop *ev) {
 /* ---- private helpers of the Lua parts ---------------------------------- */
 
 /* The Lua parts get these as their second argument, so that each check
- * exists once, in C, and names the public function at the caller's line
- * (level 2: the caller of the Lua function that asks). */
+ * exists once, in C, and names the public function at the caller's line.
+ * `level` counts as error()'s does, from the Lua function that asks: 1
+ * (the default) blames its caller, 2 its caller's caller. */
 
-static int raise_argerror(lua_State *L, int argn, const char *fname,
+static int where_level(lua_State *L, int idx) {
+  return 1 + (int)luaL_optinteger(L, idx, 1);
+}
+
+static int raise_argerror(lua_State *L, int level, int argn, const char *fname,
                           const char *msg) {
-  luaL_where(L, 2);
+  luaL_where(L, level);
   lua_pushfstring(L, "bad argument #%d to '%s' (%s)", argn, fname, msg);
   lua_concat(L, 2);
   return lua_error(L);
 }
 
 static const char *type_name(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) !=
-                                             lua_tonumber(L, idx))
+  if (lua_type(L, idx) == LUA_TNUMBER &&
+      lua_tonumber(L, idx) != lua_tonumber(L, idx))
     return "nan";
   return lua_isnone(L, idx) ? "no value" : luaL_typename(L, idx);
 }
 
-/* P.argerror(argn, fname, msg) */
+/* P.argerror(argn, fname, msg [, level]) */
 static int p_argerror(lua_State *L) {
-  return raise_argerror(L, (int)luaL_checkinteger(L, 1), luaL_checkstring(L, 2),
-                        luaL_checkstring(L, 3));
+  int level = where_level(L, 4), argn = (int)luaL_checkinteger(L, 1);
+  const char *fname = luaL_checkstring(L, 2), *msg = luaL_checkstring(L, 3);
+  return raise_argerror(L, level, argn, fname, msg);
 }
 
-/* P.typeerror(value, argn, fname, expected) */
+/* P.typeerror(value, argn, fname, expected [, level]) */
 static int p_typeerror(lua_State *L) {
+  int level = where_level(L, 5), argn = (int)luaL_checkinteger(L, 2);
+  const char *fname = luaL_checkstring(L, 3);
   const char *expected = luaL_checkstring(L, 4);
   return raise_argerror(
-      L, (int)luaL_checkinteger(L, 2), luaL_checkstring(L, 3),
+      L, level, argn, fname,
       lua_pushfstring(L, "%s expected, got %s", expected, type_name(L, 1)));
 }
 
-/* P.check_delay(v, argn, fname [, allow_nil]) -> v: a number, not NaN. */
+/* P.check_delay(v, argn, fname [, allow_nil [, level]]) -> v: a number, not
+ * NaN (or nil, when allowed). */
 static int p_check_delay(lua_State *L) {
   if (lua_isnil(L, 1) && lua_toboolean(L, 4))
     return 0;
-  if (lua_type(L, 1) != LUA_TNUMBER || lua_tonumber(L, 1) != lua_tonumber(L, 1))
+  if (lua_type(L, 1) != LUA_TNUMBER ||
+      lua_tonumber(L, 1) != lua_tonumber(L, 1)) {
+    int level = where_level(L, 5), argn = (int)luaL_checkinteger(L, 2);
+    const char *fname = luaL_checkstring(L, 3);
     return raise_argerror(
-        L, (int)luaL_checkinteger(L, 2), luaL_checkstring(L, 3),
+        L, level, argn, fname,
         lua_pushfstring(L, "number expected, got %s", type_name(L, 1)));
+  }
   lua_settop(L, 1);
   return 1;
 }
@@ -345,8 +359,8 @@ static int p_callable(lua_State *L) {
   return 1;
 }
 
-/* P.need_task(fname) -> the running task, which may wait here; raises
- * "aloop.<fname> called outside a task" at the caller's line otherwise. */
+/* P.need_task(fname [, level]) -> the running task, which may wait here;
+ * raises "aloop.<fname> called outside a task" otherwise. */
 static int p_need_task(lua_State *L) {
   lstate *S = laloop_state(L);
   const char *fname = luaL_checkstring(L, 1);
@@ -357,7 +371,7 @@ static int p_need_task(lua_State *L) {
     why = "cannot wait here (inside a metamethod or a C function that does "
           "not allow yielding)";
   if (why) {
-    luaL_where(L, 2);
+    luaL_where(L, where_level(L, 2));
     lua_pushfstring(L, "aloop.%s %s", fname, why);
     lua_concat(L, 2);
     return lua_error(L);
@@ -446,6 +460,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_futures(L, mod, up);
   laloop_open_loop(L, mod, up);
   laloop_open_sync(L, mod, up);
+  laloop_open_signals(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);

@@ -33,9 +33,9 @@ void laloop_drive_end(lstate *S, const ldrive *saved) {
 /* Starting a signal watcher for a signal another loop watches aborts inside
  * libev, and states may live in several threads: the owners are kept here,
  * under a lock, and a second claim is refused with a message. */
-#define LALOOP_NSIG 65
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static const lstate *sig_owner[LALOOP_NSIG];
+static unsigned sig_claims[LALOOP_NSIG]; /* the owner's watchers of it */
 
 int laloop_signal_claim(lua_State *L, lstate *S, int signo) {
   const lstate *owner;
@@ -45,8 +45,10 @@ int laloop_signal_claim(lua_State *L, lstate *S, int signo) {
   }
   pthread_mutex_lock(&sig_lock);
   owner = sig_owner[signo];
-  if (!owner)
+  if (!owner || owner == S) {
     sig_owner[signo] = S;
+    sig_claims[signo]++;
+  }
   pthread_mutex_unlock(&sig_lock);
   if (owner && owner != S) {
     lua_pushfstring(L,
@@ -62,7 +64,7 @@ void laloop_signal_release(lstate *S, int signo) {
   if (signo <= 0 || signo >= LALOOP_NSIG)
     return;
   pthread_mutex_lock(&sig_lock);
-  if (sig_owner[signo] == S)
+  if (sig_owner[signo] == S && --sig_claims[signo] == 0)
     sig_owner[signo] = NULL;
   pthread_mutex_unlock(&sig_lock);
 }
@@ -71,6 +73,8 @@ void laloop_signal_release(lstate *S, int signo) {
 
 static void sigint_run(al_handle_t *h) {
   lstate *S = al_container_of(h, lstate, sigint.h);
+  if (laloop_signal_handled(S, SIGINT))
+    return; /* the script's on_signal handlers have Ctrl-C */
   S->sigint.interrupted = 1;
   if (S->sigint.target)
     al_task_cancel(&S->sigint.target->t, NULL);
@@ -80,7 +84,8 @@ static void sigint_cb(struct ev_loop *ev, ev_signal *w, int revents) {
   lstate *S = al_container_of(w, lstate, sigint.w);
   (void)ev;
   (void)revents;
-  if (S->sigint.interrupted) { /* a second Ctrl-C: the cleanup is stuck */
+  if (S->sigint.interrupted && !laloop_signal_handled(S, SIGINT)) {
+    /* a second Ctrl-C: the cleanup is stuck */
     signal(SIGINT, SIG_DFL);
     raise(SIGINT);
   }

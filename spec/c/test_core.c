@@ -243,6 +243,108 @@ static void test_gather(al_loop_t *loop) {
   free(g);
 }
 
+/* ---- wait queues and hook parking ---- */
+
+static int unwaits;
+static al_wlist_t hook_line;
+
+static void hook_unwait(al_task_t *t) {
+  unwaits++;
+  al_waiter_remove(&t->waiter);
+}
+
+static void test_hook_park(al_loop_t *loop) {
+  al_task_t a, b;
+  al_scope_t scope;
+  al_scope_init(&scope, NULL);
+  al_wlist_init(&hook_line);
+  al_task_init(&a, loop, &scope, idle_step);
+  al_task_init(&b, loop, &scope, idle_step);
+  al_loop_step(loop);
+  al_wlist_append(&hook_line, &a.waiter);
+  al_task_park(&a, hook_unwait);
+  al_wlist_append(&hook_line, &b.waiter);
+  al_task_park(&b, hook_unwait);
+  CHECK(a.wait == AL_WAIT_HOOK && !al_handle_queued(&a.step),
+        "a parked task waits on its hook, not queued");
+  al_waiter_remove(&a.waiter);
+  al_task_wake(&a, 42);
+  CHECK(al_handle_queued(&a.step) && a.wake_status == 42 && unwaits == 0,
+        "its waker wakes it with a status; the cleanup does not run");
+  CHECK(!al_task_resuming(&a), "a woken task resumes without a cancel");
+  CHECK(al_task_cancel(&b, NULL) && unwaits == 1 && al_wlist_empty(&hook_line),
+        "cancelling a parked task runs its one cleanup, which unlinks it");
+  CHECK(al_handle_queued(&b.step) && b.wake_status == AL_ECANCELED &&
+            al_task_resuming(&b),
+        "the cancelled task is woken, and resumes to raise");
+  /* a cancel requested while it ran applies as it parks */
+  al_task_cancel(&a, NULL);
+  al_wlist_append(&hook_line, &a.waiter);
+  al_task_park(&a, hook_unwait);
+  CHECK(unwaits == 2 && al_wlist_empty(&hook_line) && al_handle_queued(&a.step),
+        "a pending cancel undoes a park at once");
+  al_task_resuming(&a);
+  /* destroyed while parked: the cleanup runs */
+  al_wlist_append(&hook_line, &b.waiter);
+  al_task_park(&b, hook_unwait);
+  al_task_destroy(&b);
+  CHECK(unwaits == 3 && al_wlist_empty(&hook_line) && scope.n == 1,
+        "a task destroyed while parked is unlinked by its cleanup");
+  al_task_finish(&a, AL_CANCELLED);
+  al_task_destroy(&a);
+}
+
+static void test_waitq(al_loop_t *loop) {
+  al_waitq_t q;
+  al_task_t t[3];
+  al_scope_t scope;
+  int i;
+  al_scope_init(&scope, NULL);
+  al_waitq_init(&q, AL_GRANT_KEEP, 1);
+  CHECK(al_waitq_try(&q) && !al_waitq_try(&q), "one permit, taken once");
+  for (i = 0; i < 3; i++)
+    al_task_init(&t[i], loop, &scope, idle_step);
+  al_loop_step(loop);
+  for (i = 0; i < 3; i++) {
+    al_task_resuming(&t[i]);
+    al_waitq_park(&q, &t[i]);
+  }
+  CHECK(al_waitq_count(&q) == 3 && al_waitq_must_wait(&q, 5),
+        "three wait in line; a newcomer must queue");
+  CHECK(al_waitq_grant(&q, 1) == 1 && t[0].wake_status == AL_WAKE_GRANTED &&
+            q.pending == 1,
+        "a grant wakes the first in line");
+  al_task_cancel(&t[0], NULL); /* granted, then cancelled before it ran */
+  CHECK(al_task_resuming(&t[0]) && al_waitq_resume(&q, &t[0], true) &&
+            t[1].wake_status == AL_WAKE_GRANTED && q.pending == 1,
+        "a cancelled grantee passes its grant on to the next");
+  al_task_cancel(&t[2], NULL);
+  CHECK(al_waitq_count(&q) == 0 && al_task_resuming(&t[2]) &&
+            !al_waitq_resume(&q, &t[2], true),
+        "a cancelled waiter leaves the line and has nothing to pass on");
+  al_task_resuming(&t[1]);
+  CHECK(al_waitq_resume(&q, &t[1], false) && q.pending == 0,
+        "a woken grantee takes its grant up");
+  al_waitq_grant(&q, (size_t)-1);
+  al_waitq_grant(&q, (size_t)-1);
+  CHECK(q.permits == __LONG_MAX__, "permits saturate instead of overflowing");
+  for (i = 0; i < 3; i++) {
+    al_task_finish(&t[i], AL_DONE);
+    al_task_destroy(&t[i]);
+  }
+  al_waitq_destroy(&q);
+}
+
+static void test_errors(void) {
+  CHECK(AL_ECONNREFUSED == -ECONNREFUSED &&
+            strcmp(al_err_name(AL_ECONNREFUSED), "ECONNREFUSED") == 0 &&
+            strcmp(al_strerror(AL_ECONNREFUSED), "connection refused") == 0,
+        "error codes are negated errno values, with names and messages");
+  CHECK(strcmp(al_err_name(-4000), "EUNKNOWN") == 0 &&
+            strcmp(al_strerror(AL_EOF), "end of file") == 0,
+        "unknown codes and AL_EOF have names too");
+}
+
 int main(void) {
   struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO);
   al_loop_t loop;
@@ -253,6 +355,9 @@ int main(void) {
   test_sleepers(&loop);
   test_cancel_passes_on(&loop);
   test_gather(&loop);
+  test_hook_park(&loop);
+  test_waitq(&loop);
+  test_errors();
   al_loop_close(&loop);
   ev_loop_destroy(ev);
   printf("1..%d\n", count);
