@@ -127,7 +127,14 @@ int laloop_anchor(lua_State *L, lstate *S, int idx);
 void laloop_unanchor(lua_State *L, lstate *S, int ref);
 void laloop_push_anchored(lua_State *L, lstate *S, int ref);
 /* Metatables are told apart by address: no string lookups on hot paths. */
-const void *laloop_class_of(lua_State *L, int idx); /* its metatable, or NULL */
+static inline const void *laloop_class_of(lua_State *L, int idx) {
+  const void *mt = NULL; /* its metatable, or NULL */
+  if (lua_getmetatable(L, idx)) {
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
+  return mt;
+}
 void *laloop_check_class(lua_State *L, int idx, const void *mt,
                          const char *tname);
 int laloop_is_callable(lua_State *L, int idx);
@@ -169,7 +176,11 @@ typedef int (*laloop_forfeit)(ltask *lt, void *arg);
 /* In a continuation: LUA_OK gives 0; after a park, the task's wake status,
  * or, when it was cancelled, forfeit(lt, arg) and the CancelledError
  * raised (or AL_ECANCELED returned when forfeit took it over). */
-int laloop_woken(lua_State *L, int status, laloop_forfeit forfeit, void *arg);
+int laloop_woken_slow(lua_State *L, laloop_forfeit forfeit, void *arg);
+static inline int laloop_woken(lua_State *L, int status, laloop_forfeit forfeit,
+                               void *arg) {
+  return status == LUA_OK ? 0 : laloop_woken_slow(L, forfeit, arg);
+}
 int laloop_raise_cancelled(lua_State *L, ltask *lt);
 /* A task running fn (at fidx) with the nargs values after it, in scope (NULL:
  * the running task's, else the innermost run's); pushes it. */

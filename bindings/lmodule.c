@@ -69,15 +69,6 @@ void laloop_push_anchored(lua_State *L, lstate *S, int ref) {
   lua_remove(L, -2);
 }
 
-const void *laloop_class_of(lua_State *L, int idx) {
-  const void *mt = NULL;
-  if (lua_getmetatable(L, idx)) {
-    mt = lua_topointer(L, -1);
-    lua_pop(L, 1);
-  }
-  return mt;
-}
-
 void *laloop_check_class(lua_State *L, int idx, const void *mt,
                          const char *tname) {
   void *p = lua_touserdata(L, idx);

@@ -61,11 +61,9 @@ int laloop_raise_cancelled(lua_State *L, ltask *lt) {
   return laloop_error(L, "CancelledError", lt->t.fut.cancel_msg);
 }
 
-int laloop_woken(lua_State *L, int status, laloop_forfeit forfeit, void *arg) {
-  ltask *lt;
-  if (status == LUA_OK)
-    return 0; /* the direct path: it never parked */
-  lt = laloop_state(L)->sched.cur;
+/* laloop_woken after a park (the direct path, LUA_OK, is inline). */
+int laloop_woken_slow(lua_State *L, laloop_forfeit forfeit, void *arg) {
+  ltask *lt = laloop_state(L)->sched.cur;
   if (lt->cancel_now) {
     if (forfeit && forfeit(lt, arg)) {
       lt->cancel_now = 0;

@@ -144,13 +144,17 @@ static inline void al_list_append(al_link_t *head, al_link_t *l) {
   head->prev = l;
 }
 
+/* Unlink a link that is in a list. */
+static inline void al_list_unlink(al_link_t *l) {
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  l->next = l->prev = NULL;
+}
+
 /* Unlink from whatever list holds it; a no-op when it is in none. */
 static inline void al_list_remove(al_link_t *l) {
-  if (l->next) {
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    l->next = l->prev = NULL;
-  }
+  if (l->next)
+    al_list_unlink(l);
 }
 
 /* ---- handles: entries of the ready queue ------------------------------ */
@@ -282,11 +286,25 @@ void al_future_set_msg(al_future_t *f, const char *msg);
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w);
 
 void al_waiter_init(al_waiter_t *w, al_waiter_cb cb);
-void al_waiter_remove(al_waiter_t *w); /* no-op when not linked */
 void al_wlist_init(al_wlist_t *l);
-void al_wlist_append(al_wlist_t *l, al_waiter_t *w);
+
+static inline void al_wlist_append(al_wlist_t *l, al_waiter_t *w) {
+  w->owner = l;
+  al_list_append(&l->head, &w->link);
+}
+
+/* Unlink a waiter from its list; a no-op when it is in none. */
+static inline void al_waiter_remove(al_waiter_t *w) {
+  al_list_remove(&w->link);
+  w->owner = NULL;
+}
+
 /* The first waiter, or NULL when the list is empty. */
-al_waiter_t *al_wlist_first(const al_wlist_t *l);
+static inline al_waiter_t *al_wlist_first(const al_wlist_t *l) {
+  al_link_t *first = al_list_first(&l->head);
+  return first ? al_container_of(first, al_waiter_t, link) : NULL;
+}
+
 static inline bool al_wlist_empty(const al_wlist_t *l) {
   return al_list_empty(&l->head);
 }

@@ -23,31 +23,19 @@ void al_waiter_init(al_waiter_t *w, al_waiter_cb cb) {
 
 void al_wlist_init(al_wlist_t *l) { al_list_init(&l->head); }
 
-void al_wlist_append(al_wlist_t *l, al_waiter_t *w) {
-  w->owner = l;
-  al_list_append(&l->head, &w->link);
-}
-
-al_waiter_t *al_wlist_first(const al_wlist_t *l) {
-  al_link_t *first = al_list_first(&l->head);
-  return first ? al_container_of(first, al_waiter_t, link) : NULL;
-}
 
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w) {
   al_wlist_append(&f->waiters, w);
-}
-
-void al_waiter_remove(al_waiter_t *w) {
-  al_list_remove(&w->link);
-  w->owner = NULL;
 }
 
 void al_future_destroy(al_future_t *f) {
   al_waiter_t *w;
   while ((w = al_wlist_first(&f->waiters)) != NULL)
     al_waiter_remove(w);
-  free(f->cancel_msg);
-  f->cancel_msg = NULL;
+  if (f->cancel_msg) {
+    free(f->cancel_msg);
+    f->cancel_msg = NULL;
+  }
 }
 
 void al_future_finish(al_future_t *f, int state) {

@@ -49,9 +49,9 @@ void al_loop_close(al_loop_t *loop) {
 void al_loop_post(al_loop_t *loop, al_handle_t *h) {
   if (al_link_linked(&h->link))
     return;
-  if (loop->nready++ == 0 && loop->on_ready)
-    loop->on_ready(loop);
   al_list_append(&loop->ready, &h->link);
+  if (loop->nready++ == 0 && loop->on_ready)
+    loop->on_ready(loop); /* last: a tail call, no frame on the fast path */
 }
 
 void al_loop_unpost(al_loop_t *loop, al_handle_t *h) {
@@ -68,7 +68,7 @@ static void run_ready(al_loop_t *loop) {
   loop->since_check += (unsigned)(n < AL_CHECK_EVERY ? n : AL_CHECK_EVERY);
   while (n-- > 0 && loop->nready > 0) {
     al_handle_t *h = al_container_of(loop->ready.next, al_handle_t, link);
-    al_list_remove(&h->link);
+    al_list_unlink(&h->link);
     loop->nready--;
     h->cb(h);
   }
