@@ -167,12 +167,8 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
  * traceback of where it was raised is kept beside it (extras.tb). An error
  * re-raised from an awaited task keeps that task's traceback. */
 int laloop_traceback_msgh(lua_State *L) {
-  lstate *S;
-  ltask *lt;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key);
-  S = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  lt = S ? S->sched.cur : NULL;
+  lstate *S = laloop_find_state(L);
+  ltask *lt = S ? S->sched.cur : NULL;
   if (!lt || lt->ref == LUA_NOREF || laloop_is_kind(L, 1, "CancelledError"))
     return 1;
   lua_settop(L, 1);
@@ -201,10 +197,7 @@ int laloop_traceback_msgh(lua_State *L) {
  * passes unchanged; its traceback, taken where it was raised, waits in
  * anchors.cb_tb for the report. */
 int laloop_callback_msgh(lua_State *L) {
-  lstate *S;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key);
-  S = lua_touserdata(L, -1);
-  lua_pop(L, 1);
+  lstate *S = laloop_find_state(L);
   if (!S)
     return 1;
   lua_settop(L, 1);

@@ -213,7 +213,6 @@ static int loop_gc(lua_State *L) {
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
-  S->loop.ev = NULL;
   return 0;
 }
 

@@ -204,13 +204,11 @@ static void task_step(al_handle_t *h) {
   lua_State *co = lt->co;
   int nres = 0, nargs = 0, status;
   if (!lt->t.started) {
-    if (lt->t.must_cancel) { /* cancelled before its first step */
+    if (!al_task_start(&lt->t)) { /* cancelled before its first step */
       lua_settop(co, 0);
       task_finished(S, lt, AL_CANCELLED);
       return;
     }
-    lt->t.started = true;
-    al_task_resuming(&lt->t);
     nargs = lua_gettop(co) - 1;
   } else {
     lt->cancel_now = al_task_resuming(&lt->t);

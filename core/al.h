@@ -176,7 +176,7 @@ static inline bool al_handle_queued(const al_handle_t *h) {
 /* ---- loop ---------------------------------------------------------------- */
 
 struct al_loop {
-  struct ev_loop *ev; /* read-only */
+  struct ev_loop *ev; /* read-only: the caller's, from al_loop_init */
   void *data;         /* public: the owner's pointer (the Lua binding's state) */
   /* Told when the ready queue stops being empty (a host's poll must not
    * block then). public */
@@ -417,6 +417,9 @@ void al_task_wake(al_task_t *t, int status);
  * coroutine.yield()): queue it again. A cancel that its resume consumed
  * (`cancel`) stays requested, to be raised at its next wait. */
 void al_task_requeue(al_task_t *t, bool cancel);
+/* Called by the owner before the task's first step: false when it was
+ * cancelled before it could start (its body must never run). */
+bool al_task_start(al_task_t *t);
 /* Called by the owner as the task resumes: clears the wait state and
  * returns true when the cancellation must be raised at the await point. */
 bool al_task_resuming(al_task_t *t);

@@ -126,6 +126,14 @@ void al_task_requeue(al_task_t *t, bool cancel) {
   al_loop_post(t->fut.loop, &t->step);
 }
 
+bool al_task_start(al_task_t *t) {
+  if (t->must_cancel)
+    return false;
+  t->started = true;
+  al_task_resuming(t);
+  return true;
+}
+
 bool al_task_resuming(al_task_t *t) {
   bool cancel = t->must_cancel || t->cancel_woke;
   t->cancel_woke = false;
