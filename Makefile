@@ -36,11 +36,11 @@ $(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a bindings/aloop.h
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
 
 # Several Lua states in one process (driven by spec/17-states_spec.lua).
-$(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a bindings/aloop.h
+$(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a bindings/aloop.h spec/c/tap.h
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm -lpthread $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua).
-$(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h
+$(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h spec/c/tap.h
 	$(CC) $(CFLAGS_ALL) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(XLDFLAGS)
 
 $(BUILD)/%.o: %.c $(HDRS)

@@ -7,19 +7,8 @@
 #include <string.h>
 
 #include "../../core/al.h"
+#include "tap.h"
 
-static int failures, count;
-
-#define CHECK(cond, name)                                                     \
-  do {                                                                        \
-    count++;                                                                  \
-    if (cond) {                                                               \
-      printf("ok %d - %s\n", count, name);                                    \
-    } else {                                                                  \
-      printf("not ok %d - %s (%s:%d)\n", count, name, __FILE__, __LINE__);    \
-      failures++;                                                             \
-    }                                                                         \
-  } while (0)
 
 /* ---- handles ---- */
 

@@ -1,7 +1,7 @@
 /* test_states.c -- aloop in several Lua states of one process: a signal is
  * owned by one loop only (a second owner gets a clear error, not an abort in
  * libev), and states in two threads each find their own loop. Prints TAP;
- * driven by spec/17-states_spec.lua. */
+ * driven by spec/07-core_spec.lua. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,20 +11,8 @@
 #include <lualib.h>
 
 #include "aloop.h"
+#include "tap.h"
 
-static int failures, count;
-
-#define CHECK(cond, name)                                                     \
-  do {                                                                        \
-    count++;                                                                  \
-    if (cond) {                                                               \
-      printf("ok %d - %s\n", count, name);                                    \
-    } else {                                                                  \
-      printf("not ok %d - %s (%s:%d)\n", count, name, __FILE__, __LINE__);    \
-      failures++;                                                             \
-    }                                                                         \
-    fflush(stdout);                                                           \
-  } while (0)
 
 static lua_State *new_state(void) {
   lua_State *L = luaL_newstate();
