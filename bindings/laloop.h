@@ -142,6 +142,9 @@ int laloop_is_callable(lua_State *L, int idx);
 double laloop_check_delay(lua_State *L, int idx);
 const void *laloop_new_class(lua_State *L, int up, const char *name,
                              const luaL_Reg *methods, const luaL_Reg *metas);
+/* The self of a __gc (upvalue 1 the state): raises when it is of another
+ * class; NULL when the loop is closed and nothing may be touched. */
+void *laloop_gc_self(lua_State *L, const void *mt, const char *tname);
 /* Open the module on ev (NULL: a loop of its own); pushes the module. */
 int laloop_open(lua_State *L, struct ev_loop *ev);
 

@@ -339,8 +339,9 @@ static int fu_tostring(lua_State *L) {
 }
 
 static int fu_gc(lua_State *L) {
-  lfuture *lf = lua_touserdata(L, 1);
-  if (LALOOP_S(lf)->closed)
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  lfuture *lf = laloop_gc_self(L, S->mt.future_gc, "aloop Future");
+  if (!lf)
     return 0;
   laloop_report_if_unretrieved(L, 1, &lf->f, "Future exception was never retrieved");
   al_future_destroy(&lf->f);
@@ -370,8 +371,9 @@ static void donecb_waiter(al_waiter_t *w, al_future_t *f) {
 }
 
 static int donecb_gc(lua_State *L) {
-  ldonecb *cb = lua_touserdata(L, 1);
-  if (cb->S && !cb->S->closed) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  ldonecb *cb = laloop_gc_self(L, S->mt.donecb, "aloop done callback");
+  if (cb) {
     al_waiter_remove(&cb->w);
     al_loop_unpost(&cb->S->loop, &cb->h);
   }
@@ -433,8 +435,10 @@ static int f_remove_done_callback(lua_State *L) {
 /* ---- gather ------------------------------------------------------------- */
 
 static int gather_gc(lua_State *L) {
-  al_gather_t *g = lua_touserdata(L, 1);
-  al_gather_destroy(g);
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  al_gather_t *g = laloop_gc_self(L, S->mt.gather, "aloop gather");
+  if (g)
+    al_gather_destroy(g);
   return 0;
 }
 
@@ -553,6 +557,8 @@ void laloop_open_futures(lua_State *L, int mod, int up) {
   lua_setfield(L, -2, "__index");
   lua_getfield(L, -2, "__tostring");
   lua_setfield(L, -2, "__tostring");
+  lua_getfield(L, -2, "__metatable");
+  lua_setfield(L, -2, "__metatable");
   lua_pushliteral(L, LALOOP_FUTURE_MT);
   lua_setfield(L, -2, "__name");
   lua_pushvalue(L, up);

@@ -166,8 +166,9 @@ static int h_when(lua_State *L) {
 }
 
 static int h_gc(lua_State *L) {
-  lcall *c = lua_touserdata(L, 1);
-  if (c->S && !c->S->closed) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  lcall *c = laloop_gc_self(L, S->mt.handle, "aloop Handle");
+  if (c) {
     al_timer_remove(&c->S->loop, &c->timer);
     al_loop_unpost(&c->S->loop, &c->h);
   }
@@ -196,7 +197,9 @@ void laloop_open_loop(lua_State *L, int mod, int up) {
   lua_newtable(L);
   lua_pushvalue(L, up);
   luaL_setfuncs(L, loop_methods, 1);
-  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");
+  lua_setfield(L, -2, "__metatable"); /* as laloop_new_class's */
   lua_pop(L, 1);
   ((lstate *)lua_touserdata(L, up))->mt.handle =
       laloop_new_class(L, up, LALOOP_HANDLE_MT, handle_methods, handle_metas);

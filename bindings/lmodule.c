@@ -22,9 +22,24 @@ const char laloop_state_key = 0;
 #define MANY ((uintptr_t)1)
 static _Atomic uintptr_t only_state;
 
+/* The state through the upvalue; a closed one (its loop was finalised as
+ * the Lua state closes, and a finaliser called aloop after that) raises,
+ * as nothing may touch the loop any more. A closed state is never the
+ * only_state, so the fast path needs no check. */
+static lstate *state_from_upvalue(lua_State *L) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  if (!S || lua_rawlen(L, lua_upvalueindex(1)) != sizeof *S)
+    luaL_error(L, "aloop: called without its loop (a method called on the "
+                  "wrong object?)");
+  if (S->closed)
+    luaL_error(L, "aloop is closed (its loop was finalised as the Lua state "
+                  "closed)");
+  return S;
+}
+
 lstate *laloop_state(lua_State *L) {
   uintptr_t S = atomic_load_explicit(&only_state, memory_order_relaxed);
-  return S > MANY ? (lstate *)S : lua_touserdata(L, lua_upvalueindex(1));
+  return S > MANY ? (lstate *)S : state_from_upvalue(L);
 }
 
 static void note_state_opened(lstate *S) {
@@ -110,9 +125,19 @@ const void *laloop_new_class(lua_State *L, int up, const char *name,
   lua_newtable(L);
   lua_pushvalue(L, up);
   luaL_setfuncs(L, methods, 1);
-  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");
+  /* Protected: getmetatable gives the methods, never __gc and the rest,
+   * which must not be called by hand. */
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   return mt;
+}
+
+void *laloop_gc_self(lua_State *L, const void *mt, const char *tname) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  void *p = laloop_check_class(L, 1, mt, tname);
+  return S && !S->closed ? p : NULL;
 }
 
 /* ---- small functions ---------------------------------------------------- */
@@ -201,9 +226,9 @@ static int l_stats(lua_State *L) {
 /* ---- the loop object's lifetime ----------------------------------------- */
 
 static int loop_gc(lua_State *L) {
-  lstate *S = lua_touserdata(L, 1);
-  if (lua_rawlen(L, 1) != sizeof *S || S->closed)
-    return 0;
+  lstate *S = luaL_checkudata(L, 1, LALOOP_LOOP_MT);
+  if (S->closed || LALOOP_BUSY(S))
+    return 0; /* only by hand (debug.getmetatable) can it be busy */
   S->closed = 1;
   atomic_store(&only_state, MANY);
   if (S->embed.close)

@@ -110,8 +110,9 @@ static int wq_pending(lua_State *L) {
 }
 
 static int wq_gc(lua_State *L) {
-  lwaitq *w = lua_touserdata(L, 1);
-  if (!w->S->closed)
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  lwaitq *w = laloop_gc_self(L, S->mt.waitq, "aloop wait queue");
+  if (w)
     al_waitq_destroy(&w->q);
   return 0;
 }

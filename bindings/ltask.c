@@ -379,8 +379,9 @@ static int t_tostring(lua_State *L) {
 }
 
 static int t_gc(lua_State *L) {
-  ltask *lt = lua_touserdata(L, 1);
-  if (!lt->t.fut.loop || LALOOP_S(lt)->closed)
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  ltask *lt = laloop_gc_self(L, S->mt.task, "aloop Task");
+  if (!lt || !lt->t.fut.loop)
     return 0;
   laloop_report_if_unretrieved(L, 1, &lt->t.fut, "Task exception was never retrieved");
   al_task_destroy(&lt->t);

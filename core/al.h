@@ -191,6 +191,7 @@ struct al_loop {
   ev_timer heap_timer;      /* one libev timer, for the heap's root */
   double last_poll;         /* al_time() of the last poll of libev */
   unsigned since_check;     /* handles run since the clock was last read */
+  unsigned cancel_walks;    /* cancel walks made, to mark what each saw */
   unsigned depth;           /* handles of this loop running now (nesting) */
   bool stop;                /* end the current step without polling */
   bool stop_when_idle;      /* al_loop_stop once no task is left */
@@ -269,6 +270,7 @@ struct al_future {
   char *cancel_msg;   /* read-only: owned copy, or NULL */
   unsigned char kind, state; /* read-only: enum al_kind, enum al_state */
   unsigned char flags;       /* public: enum al_flag */
+  unsigned cancel_walk;      /* private: the last cancel walk that saw it */
 };
 
 /* A pending future of `kind` (AL_KIND_FUTURE for the owner's own). */
@@ -279,7 +281,11 @@ void al_future_destroy(al_future_t *f);
 void al_future_finish(al_future_t *f, int state);
 /* Request cancellation (asyncio's Future.cancel / Task.cancel /
  * gather.cancel by kind); msg may be NULL. Returns false when it cannot be
- * cancelled (already done). */
+ * cancelled (already done). A cancel passes on to what a task awaits and to
+ * a gather's children; the walk is iterative, so a chain of a million
+ * awaiting tasks costs no C stack, and a cycle (tasks awaiting each other,
+ * a task gathering itself) is broken where the walk comes back: that task
+ * is woken to raise the cancellation at its await. */
 bool al_future_cancel(al_future_t *f, const char *msg);
 /* Replace the future's cancel message with a copy of msg (NULL: none). */
 void al_future_set_msg(al_future_t *f, const char *msg);

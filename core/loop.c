@@ -28,6 +28,7 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   loop->ntasks = 0;
   loop->last_poll = 0;
   loop->since_check = 0;
+  loop->cancel_walks = 0;
   loop->depth = 0;
   loop->stop = false;
   loop->stop_when_idle = false;

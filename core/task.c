@@ -2,7 +2,7 @@
  * waits on (a future, its embedded timer, or an owner's hook), and asyncio's
  * cancellation rules (cancel passes on to what is awaited; must_cancel).
  * The invariant tying the fields together is stated in al.h. */
-#include "al.h"
+#include "al_int.h"
 
 static void task_waiter_cb(al_waiter_t *w, al_future_t *f) {
   al_task_t *t = al_container_of(w, al_task_t, waiter);
@@ -159,20 +159,30 @@ static void undo_park(al_task_t *t) {
 }
 
 bool al_task_cancel(al_task_t *t, const char *msg) {
-  if (t->fut.state != AL_PENDING)
-    return false;
+  return al_future_cancel(&t->fut, msg);
+}
+
+al_future_t *al__task_cancel_one(al_task_t *t, const char *msg) {
   t->ncancels++;
   al_future_set_msg(&t->fut, msg);
-  if (t->awaiting && t->wait == AL_WAIT_FUTURE &&
-      al_future_cancel(t->awaiting, msg))
-    return true; /* it wakes us when it completes, cancelled or not */
+  if (t->wait == AL_WAIT_FUTURE && t->awaiting &&
+      t->awaiting->state == AL_PENDING)
+    return t->awaiting; /* it wakes us when it completes, cancelled or not */
   t->must_cancel = true;
   if (t->wait == AL_WAIT_TIMER || t->wait == AL_WAIT_HOOK) {
     undo_park(t);
     wake_cancelled(t);
     t->must_cancel = true; /* the resume sees it either way */
   }
-  return true;
+  return NULL;
+}
+
+void al__task_cancel_cycle(al_task_t *t) {
+  if (t->wait != AL_WAIT_FUTURE)
+    return; /* already woken: it raises the cancellation as it resumes */
+  al_waiter_remove(&t->waiter);
+  t->awaiting = NULL;
+  wake_cancelled(t);
 }
 
 unsigned al_task_uncancel(al_task_t *t) {
