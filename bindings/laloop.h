@@ -176,14 +176,20 @@ int laloop_park(lua_State *L, lua_KContext ctx, lua_KFunction k);
 /* What a cancelled wait gives back (a grant, say); returns nonzero when the
  * caller takes the cancellation over rather than have it raised. */
 typedef int (*laloop_forfeit)(ltask *lt, void *arg);
-/* In a continuation: LUA_OK gives 0; after a park, the task's wake status,
- * or, when it was cancelled, forfeit(lt, arg) and the CancelledError
- * raised (or AL_ECANCELED returned when forfeit took it over). */
-int laloop_woken_slow(lua_State *L, laloop_forfeit forfeit, void *arg);
-static inline int laloop_woken(lua_State *L, int status, laloop_forfeit forfeit,
+/* In continuation k (its own ctx and k passed again): LUA_OK gives 0;
+ * after a park, the task's wake status, or, when it was cancelled,
+ * forfeit(lt, arg) and the CancelledError raised (or AL_ECANCELED returned
+ * when forfeit took it over). A coroutine resumed by hand, from outside
+ * aloop, parks again at once through (ctx, k): the task is not disturbed,
+ * and the resumer gets nil and a message. */
+int laloop_woken_slow(lua_State *L, lua_KContext ctx, lua_KFunction k,
+                      laloop_forfeit forfeit, void *arg);
+static inline int laloop_woken(lua_State *L, int status, lua_KContext ctx,
+                               lua_KFunction k, laloop_forfeit forfeit,
                                void *arg) {
-  return status == LUA_OK ? 0 : laloop_woken_slow(L, forfeit, arg);
+  return status == LUA_OK ? 0 : laloop_woken_slow(L, ctx, k, forfeit, arg);
 }
+
 int laloop_raise_cancelled(lua_State *L, ltask *lt);
 /* A task running fn (at fidx) with the nargs values after it, in scope (NULL:
  * the running task's, else the innermost run's); pushes it. */

@@ -202,7 +202,7 @@ static int run_nested_k(lua_State *L, int status, lua_KContext ctx) {
   ltask *cur = laloop_state(L)->sched.cur;
   lrun *run = lua_touserdata(L, base + 1);
   ltask *main = lua_touserdata(L, base + 2);
-  laloop_woken(L, status, run_takes_cancel, run);
+  laloop_woken(L, status, ctx, run_nested_k, run_takes_cancel, run);
   if (main->t.fut.state == AL_PENDING) {
     al_task_await(&cur->t, &main->t.fut);
     return laloop_park(L, ctx, run_nested_k);

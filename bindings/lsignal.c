@@ -261,7 +261,7 @@ static int wait_signal_gone(ltask *lt, void *s) {
 /* The lsig stays on the task's stack while it waits: alive until here. */
 static int wait_signal_k(lua_State *L, int status, lua_KContext ctx) {
   lsig *s = (lsig *)ctx;
-  int signo = laloop_woken(L, status, wait_signal_gone, s);
+  int signo = laloop_woken(L, status, ctx, wait_signal_k, wait_signal_gone, s);
   release_if_unused(L, s);
   lua_pushinteger(L, signo);
   return 1;

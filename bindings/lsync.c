@@ -43,7 +43,7 @@ static int wq_forfeit(ltask *lt, void *q) {
 static int wq_wait_k(lua_State *L, int status, lua_KContext ctx) {
   lwaitq *w = (lwaitq *)ctx;
   if (status != LUA_OK) {
-    laloop_woken(L, status, wq_forfeit, &w->q);
+    laloop_woken(L, status, ctx, wq_wait_k, wq_forfeit, &w->q);
     al_waitq_resume(&w->q, &w->S->sched.cur->t, false);
   }
   lua_pushboolean(L, 1);

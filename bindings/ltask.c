@@ -52,7 +52,12 @@ ltask *laloop_current(lua_State *L, const char *fname) {
   return lt;
 }
 
+/* Marks the stack top of a parked task: what a resume by hand pushes lands
+ * above it, and is dropped. */
+static const char park_mark = 0;
+
 int laloop_park(lua_State *L, lua_KContext ctx, lua_KFunction k) {
+  lua_pushlightuserdata(L, (void *)&park_mark);
   return lua_yieldk(L, 0, ctx, k);
 }
 
@@ -62,8 +67,21 @@ int laloop_raise_cancelled(lua_State *L, ltask *lt) {
 }
 
 /* laloop_woken after a park (the direct path, LUA_OK, is inline). */
-int laloop_woken_slow(lua_State *L, laloop_forfeit forfeit, void *arg) {
+int laloop_woken_slow(lua_State *L, lua_KContext ctx, lua_KFunction k,
+                      laloop_forfeit forfeit, void *arg) {
   ltask *lt = laloop_state(L)->sched.cur;
+  if (lua_touserdata(L, -1) != &park_mark) { /* values a resume pushed */
+    int i = lua_gettop(L);
+    while (i > 0 && lua_touserdata(L, i) != &park_mark)
+      i--;
+    lua_settop(L, i);
+  }
+  if (!lt || lt->co != L) { /* resumed by hand: stay parked */
+    lua_pushnil(L);
+    lua_pushliteral(L, "aloop: a task's coroutine is resumed by aloop only");
+    return lua_yieldk(L, 2, ctx, k);
+  }
+  lua_pop(L, 1); /* the mark */
   if (lt->cancel_now) {
     if (forfeit && forfeit(lt, arg)) {
       lt->cancel_now = 0;
@@ -212,6 +230,16 @@ static void task_step(al_handle_t *h) {
     nargs = lua_gettop(co) - 1;
   } else {
     lt->cancel_now = al_task_resuming(&lt->t);
+    if (lua_status(co) != LUA_YIELD) { /* coroutine.close by hand */
+      lua_settop(co, 0);
+      laloop_push_error(co, "RuntimeError",
+                        "the task's coroutine was closed by hand "
+                        "(coroutine.close)");
+      lt->has_error = 1;
+      lt->nres = 0;
+      task_finished(S, lt, AL_FAILED);
+      return;
+    }
   }
   if (S->debug.on) {
     double t0 = al_time();
@@ -254,7 +282,7 @@ static void task_step(al_handle_t *h) {
 /* ---- awaiting ----------------------------------------------------------- */
 
 static int await_k(lua_State *L, int status, lua_KContext ctx) {
-  laloop_woken(L, status, NULL, NULL);
+  laloop_woken(L, status, ctx, await_k, NULL, NULL);
   return laloop_push_outcome(L, (int)ctx, 0);
 }
 
@@ -273,9 +301,8 @@ int laloop_await(lua_State *L, int idx) {
 
 /* sleep(delay [, value]) returns value, as asyncio's sleep(delay, result). */
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)ctx;
-  laloop_woken(L, status, NULL, NULL);
-  if (lua_gettop(L) >= 2) {
+  laloop_woken(L, status, ctx, sleep_k, NULL, NULL);
+  if (ctx) { /* it was given a value */
     lua_settop(L, 2);
     return 1;
   }
@@ -286,7 +313,7 @@ static int l_sleep(lua_State *L) {
   double d = laloop_check_delay(L, 1);
   ltask *lt = laloop_current(L, "sleep");
   al_task_sleep(&lt->t, d);
-  return laloop_park(L, 0, sleep_k);
+  return laloop_park(L, lua_gettop(L) >= 2, sleep_k);
 }
 
 /* ---- Task methods ------------------------------------------------------- */
