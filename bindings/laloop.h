@@ -158,6 +158,9 @@ int laloop_is_kind(lua_State *L, int idx, const char *kind);
  * failed. laloop_oserror raises it. */
 void laloop_push_oserror(lua_State *L, int err, const char *what);
 int laloop_oserror(lua_State *L, int err, const char *what);
+/* Push the text of any value, never raising (a failing __tostring gives a
+ * description instead); returns it. */
+const char *laloop_tostring(lua_State *L, int idx);
 void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
                    int tb_idx);
 int laloop_traceback_msgh(lua_State *L);

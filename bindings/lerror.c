@@ -116,6 +116,27 @@ static int err_new(lua_State *L) {
 
 /* ---- reports and message handlers ------------------------------------ */
 
+static int tostring_p(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+const char *laloop_tostring(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    lua_pushvalue(L, idx);
+    return lua_tostring(L, -1);
+  }
+  lua_pushcfunction(L, tostring_p);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "(a %s value whose __tostring failed)",
+                    luaL_typename(L, idx));
+  }
+  return lua_tostring(L, -1);
+}
+
 /* Tell of an error nobody will see otherwise: through the handler set with
  * loop:set_exception_handler(fn) if there is one (fn gets a context table
  * with message, exception, traceback), else on stderr. Never raises. */
@@ -145,7 +166,7 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
             lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
   }
   if (S->embed.err_fn) { /* the host's */
-    const char *msg = err_idx ? luaL_tolstring(L, err_idx, NULL) : NULL;
+    const char *msg = err_idx ? laloop_tostring(L, err_idx) : NULL;
     const char *tb =
         tb_idx && lua_type(L, tb_idx) == LUA_TSTRING ? lua_tostring(L, tb_idx) : NULL;
     S->embed.err_fn(L, what, msg, tb, S->embed.err_ud);
@@ -155,7 +176,7 @@ void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
   if (tb_idx && lua_type(L, tb_idx) == LUA_TSTRING) {
     fprintf(stderr, "aloop: %s\n%s\n", what, lua_tostring(L, tb_idx));
   } else if (err_idx) {
-    fprintf(stderr, "aloop: %s\n%s\n", what, luaL_tolstring(L, err_idx, NULL));
+    fprintf(stderr, "aloop: %s\n%s\n", what, laloop_tostring(L, err_idx));
   } else {
     fprintf(stderr, "aloop: %s\n", what);
   }
@@ -177,7 +198,7 @@ int laloop_traceback_msgh(lua_State *L) {
   if (!lua_isnil(L, 1) && lua_rawequal(L, 1, 3)) {
     lua_getfield(L, 2, "last_tb"); /* 4 */
   } else {
-    const char *msg = luaL_tolstring(L, 1, NULL);
+    const char *msg = laloop_tostring(L, 1);
     luaL_traceback(L, L, msg, 1); /* 5 */
     lua_remove(L, 4);
     lua_pushvalue(L, 1);
@@ -202,7 +223,7 @@ int laloop_callback_msgh(lua_State *L) {
     return 1;
   lua_settop(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
-  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  luaL_traceback(L, L, laloop_tostring(L, 1), 1);
   lua_setfield(L, 2, "cb_tb");
   lua_settop(L, 1);
   return 1;

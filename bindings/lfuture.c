@@ -308,7 +308,7 @@ static int fu_set_result(lua_State *L) {
 
 static int fu_set_exception(lua_State *L) {
   lfuture *lf = check_plain_future(L, 1);
-  luaL_argexpected(L, !lua_isnoneornil(L, 2), 2, "error value");
+  luaL_checkany(L, 2); /* any value, nil too, as error() takes */
   ensure_pending(L, &lf->f);
   lua_settop(L, 2);
   needs_finaliser(L, 1, lf);

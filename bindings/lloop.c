@@ -29,8 +29,15 @@ void laloop_run_callback(lstate *S, int *ref, int packed, const char *what) {
   lua_getiuservalue(L, base + 1, 2);
   if (packed) {
     int i;
-    nargs = (int)luaL_len(L, base + 4);
-    luaL_checkstack(L, nargs, "too many arguments");
+    nargs = (int)lua_rawlen(L, base + 4);
+    if (!lua_checkstack(L, nargs + LUA_MINSTACK)) {
+      /* Nothing may escape the scheduler: tell of it like a failure. */
+      lua_settop(L, base);
+      lua_pushliteral(L, "stack overflow (too many arguments for a callback)");
+      laloop_report(L, S, what, base + 1, 0);
+      lua_settop(L, base);
+      return;
+    }
     for (i = 1; i <= nargs; i++)
       lua_rawgeti(L, base + 4, i);
     lua_remove(L, base + 4);

@@ -395,6 +395,23 @@ static int p_need_task(lua_State *L) {
   return 1;
 }
 
+/* P.state(f) -> "pending", "finished", "failed" or "cancelled" (a task
+ * that failed with nil has no error value to tell it by). */
+static int p_state(lua_State *L) {
+  al_future_t *f = laloop_tofuture(L, 1);
+  if (!f)
+    return luaL_typeerror(L, 1, "aloop Task or Future");
+  lua_pushstring(L, laloop_state_name(f));
+  return 1;
+}
+
+/* P.tostring(v): its text, never raising. */
+static int p_tostring(lua_State *L) {
+  luaL_checkany(L, 1);
+  laloop_tostring(L, 1);
+  return 1;
+}
+
 /* Loader of a Lua part (package.preload): upvalues module, helpers, chunk. */
 static int load_part(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(3));
@@ -419,6 +436,7 @@ static void open_lua_parts(lua_State *L, int mod, int up) {
       {"argerror", p_argerror},   {"typeerror", p_typeerror},
       {"check_delay", p_check_delay}, {"is_future", p_is_future},
       {"callable", p_callable},   {"need_task", p_need_task},
+      {"state", p_state},         {"tostring", p_tostring},
       {NULL, NULL}};
   const laloop_part *p;
   int priv, preload, loaded;

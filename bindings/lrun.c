@@ -136,18 +136,13 @@ static void run_main_done(al_waiter_t *w, al_future_t *f) {
   al_loop_post(run->loop, &run->h);
 }
 
-static int run_toplevel(lua_State *L, lstate *S) {
-  int nargs = lua_gettop(L) - 1, main_idx, stuck = 0, interrupted;
-  lrun *run;
-  ldrive saved;
+/* The top-level run, under a protected call: fn, args..., run. */
+static int run_toplevel_p(lua_State *L) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  int nargs = lua_gettop(L) - 2, main_idx, stuck = 0, interrupted;
+  lrun *run = lua_touserdata(L, -1);
   ltask *main;
-  run = lua_newuserdatauv(L, sizeof *run, 0);
-  al_scope_init(&run->scope, NULL);
-  run->cancelled = 0;
-  run->loop = &S->loop;
-  al_waiter_init(&run->w, run_main_done);
-  al_handle_init(&run->h, run_stop_cb);
-  laloop_drive_begin(S, L, &run->scope, &saved);
+  lua_pop(L, 1); /* run stays alive below, in the caller's frame */
   main = laloop_new_task(L, S, &run->scope, 1, nargs);
   main_idx = lua_gettop(L);
   al_future_add_waiter(&main->t.fut, &run->w);
@@ -169,16 +164,9 @@ static int run_toplevel(lua_State *L, lstate *S) {
     if (run->scope.n == 0 || al_loop_step(&S->loop) == AL_STEP_STUCK)
       break;
   }
-  laloop_stop_sigint(S);
   interrupted = S->sigint.interrupted;
-  S->sigint.interrupted = 0;
-  al_waiter_remove(&run->w);
-  al_loop_unpost(&S->loop, &run->h);
-  al_loop_clear_stop(&S->loop);
   main->t.fut.flags |= AL_F_RETRIEVED; /* run raises it */
   laloop_report_unretrieved(L, S, &run->scope);
-  laloop_drive_end(S, &saved);
-  al_scope_abandon(&run->scope); /* tasks that can never finish: forget */
   if (interrupted)
     return laloop_error(L, "KeyboardInterrupt", NULL);
   if (stuck) /* main was cancelled for it, and its cleanup has run */
@@ -186,6 +174,40 @@ static int run_toplevel(lua_State *L, lstate *S) {
                          "can never happen (no task is ready, nothing is "
                          "being waited on)");
   return laloop_push_outcome(L, main_idx, 0);
+}
+
+/* A top-level run drives the scheduler itself. Whatever happens in it, even
+ * an error escaping the scheduler (out of memory), it gives the loop back
+ * as it found it, so aloop stays usable. */
+static int run_toplevel(lua_State *L, lstate *S) {
+  int base = lua_gettop(L), status;
+  ldrive saved;
+  lrun *run = lua_newuserdatauv(L, sizeof *run, 0);
+  al_scope_init(&run->scope, NULL);
+  run->cancelled = 0;
+  run->loop = &S->loop;
+  al_waiter_init(&run->w, run_main_done);
+  al_handle_init(&run->h, run_stop_cb);
+  lua_pushvalue(L, lua_upvalueindex(1)); /* the loop: l_run's upvalue */
+  lua_pushcclosure(L, run_toplevel_p, 1);
+  lua_rotate(L, 1, 1);     /* run_toplevel_p, fn, args..., run */
+  lua_pushvalue(L, -1);
+  lua_insert(L, 1);        /* run (kept), run_toplevel_p, fn, args..., run */
+  laloop_drive_begin(S, L, &run->scope, &saved);
+  status = lua_pcall(L, base + 1, LUA_MULTRET, 0);
+  laloop_stop_sigint(S);
+  S->sigint.target = NULL;
+  S->sigint.interrupted = 0;
+  al_waiter_remove(&run->w);
+  al_loop_unpost(&S->loop, &run->h);
+  al_loop_clear_stop(&S->loop);
+  if (status != LUA_OK)
+    al_loop_recover(&S->loop);
+  laloop_drive_end(S, &saved);
+  al_scope_abandon(&run->scope); /* tasks that can never finish: forget */
+  if (status != LUA_OK)
+    return lua_error(L);
+  return lua_gettop(L) - 1;
 }
 
 /* A cancel of the task that called a nested run is passed on to the run's

@@ -229,6 +229,9 @@ void al_loop_stop(al_loop_t *loop);
 void al_loop_clear_stop(al_loop_t *loop);
 /* Let the driving step return as soon as no task is left (shutdown). */
 void al_loop_stop_when_idle(al_loop_t *loop, bool on);
+/* An error unwound through al_loop_step (a longjmp of the owner's): forget
+ * the steps it left unfinished, so the loop can be driven again. */
+void al_loop_recover(al_loop_t *loop);
 /* Whether a handle of this loop is running now (a step is under way). */
 bool al_loop_running(const al_loop_t *loop);
 

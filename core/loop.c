@@ -117,6 +117,11 @@ void al_loop_stop_when_idle(al_loop_t *loop, bool on) {
 
 bool al_loop_running(const al_loop_t *loop) { return loop->depth > 0; }
 
+void al_loop_recover(al_loop_t *loop) {
+  loop->depth = 0;
+  loop->stop = false;
+}
+
 void al_loop_run_turn(al_loop_t *loop) {
   loop->depth++;
   run_ready(loop);

@@ -329,7 +329,7 @@ describe("timeout scope", function()
     local w = aloop.create_task(function()
       local ok, err = pcall(function()
         local t <close> = aloop.timeout(10)
-        t:reschedule(-1) -- expires on the next turn
+        t:reschedule(aloop.time() - 1) -- expires on the next turn
         aloop.current_task():cancel()
         aloop.sleep(1)
       end)
@@ -377,7 +377,7 @@ describe("timeout scope", function()
     local t0 = aloop.time()
     local ok, err = pcall(function()
       local t <close> = aloop.timeout(0.01)
-      t:reschedule(0.04)
+      t:reschedule(aloop.time() + 0.04)
       aloop.sleep(1)
     end)
     local dt = aloop.time() - t0

@@ -6,6 +6,7 @@ local aloop, P = ...
 
 local WaitQueue, is_cancelled = aloop._WaitQueue, aloop.is_cancelled
 local argerror, typeerror, need_task = P.argerror, P.typeerror, P.need_task
+local state_of, tostring_safe = P.state, P.tostring
 local setmetatable, error, type, pcall, select = setmetatable, error, type, pcall, select
 local mtype = math.type
 
@@ -487,13 +488,13 @@ local TaskGroup = class("aloop.TaskGroup")
 
 function aloop.TaskGroup()
   local parent = need_task("TaskGroup")
-  return setmetatable({ _parent = parent, _tasks = {}, _ntasks = 0, _errors = {},
+  return setmetatable({ _parent = parent, _tasks = {}, _ntasks = 0, _errors = {}, _nerrors = 0,
     _aborting = false, _exiting = false, _exited = false,
     _parent_cancel_requested = false, _done = nil, _seq = 0 }, TaskGroup)
 end
 
 function TaskGroup:_describe()
-  return string.format("tasks=%d errors=%d%s", self._ntasks, #self._errors,
+  return string.format("tasks=%d errors=%d%s", self._ntasks, self._nerrors,
     self._aborting and " cancelling" or "")
 end
 
@@ -514,10 +515,10 @@ function TaskGroup:_on_task_done(task)
   if self._done and self._ntasks == 0 and not self._done:done() then
     self._done:set_result(true)
   end
-  if task:cancelled() then return end
-  local err = task:exception()
-  if err == nil then return end
-  self._errors[#self._errors + 1] = err
+  -- (a task may fail with nil: its state says so, not its error value)
+  if state_of(task) ~= "failed" then return end
+  self._nerrors = self._nerrors + 1
+  self._errors[self._nerrors] = task:exception()
   if not self._aborting then self:_abort() end
   -- The body of the block is cancelled too, unless it already left.
   if not self._parent_cancel_requested and not self._exiting and not self._parent:done() then
@@ -560,15 +561,17 @@ function TaskGroup:__close(err)
     self._done = nil
   end
   self._exited = true
-  if propagate_cancel ~= nil and #self._errors == 0 then error(propagate_cancel, 0) end
+  if propagate_cancel ~= nil and self._nerrors == 0 then error(propagate_cancel, 0) end
   if err ~= nil and not is_cancelled(err) then
-    self._errors[#self._errors + 1] = err
+    self._nerrors = self._nerrors + 1
+    self._errors[self._nerrors] = err
   end
-  local errors = self._errors
-  if #errors == 1 then error(errors[1], 0) end
-  if #errors > 1 then
+  local errors, n = self._errors, self._nerrors
+  errors.n = n
+  if n == 1 then error(errors[1], 0) end
+  if n > 1 then
     local e = aloop.error("TaskGroupError", string.format("%d errors in a TaskGroup; first: %s",
-      #errors, tostring(errors[1])))
+      n, tostring_safe(errors[1])))
     e.errors = errors
     error(e, 0)
   end

@@ -10,6 +10,7 @@ local setmetatable, type, error, pcall, pairs = setmetatable, type, error, pcall
 local getmetatable = getmetatable
 local is_future, callable, check_delay, need_task, typeerror, argerror =
   P.is_future, P.callable, P.check_delay, P.need_task, P.typeerror, P.argerror
+local state_of = P.state
 
 aloop.is_future = is_future
 
@@ -39,14 +40,17 @@ local function on_expire(self)
   self._task:cancel()
 end
 
-function Timeout:reschedule(delay)
-  check_delay(delay, 1, "reschedule", true)
+-- reschedule(when): the deadline becomes `when`, an absolute aloop.time()
+-- as asyncio's (nil: none).
+function Timeout:reschedule(when)
+  check_delay(when, 1, "reschedule", true)
   if self._state ~= "entered" then
     error("aloop.timeout: cannot reschedule a timeout that is " .. self._state, 2)
   end
   if self._handle then self._handle:cancel(); self._handle = nil end
-  self._when = delay and aloop.time() + delay or nil
-  if delay then
+  self._when = when
+  if when then
+    local delay = when - aloop.time()
     if delay <= 0 then
       self._handle = loop:call_soon(on_expire, self)
     else
@@ -70,18 +74,25 @@ function Timeout:__close(err)
   end
 end
 
-function aloop.timeout(delay)
-  check_delay(delay, 1, "timeout", true)
-  local task = need_task("timeout")
+-- timeout(delay) and timeout_at(when): one scope, by a delay or a time.
+local function new_timeout(when, fname)
+  local task = need_task(fname, 2)
   local self = setmetatable({ _task = task, _state = "entered",
     _cancelling = task:cancelling() }, Timeout)
-  self:reschedule(delay)
+  self:reschedule(when)
   return self
+end
+
+function aloop.timeout(delay)
+  check_delay(delay, 1, "timeout", true)
+  local scope = new_timeout(delay and aloop.time() + delay, "timeout")
+  return scope
 end
 
 function aloop.timeout_at(when)
   check_delay(when, 1, "timeout_at", true)
-  return aloop.timeout(when and when - aloop.time())
+  local scope = new_timeout(when, "timeout_at")
+  return scope
 end
 
 ------------------------------------------------------------------------------
@@ -125,15 +136,13 @@ function aloop.shield(aw)
       if not inner:cancelled() then inner:exception() end -- seen: not lost
       return
     end
-    if inner:cancelled() then
+    local state = state_of(inner)
+    if state == "cancelled" then
       outer:cancel()
+    elseif state == "failed" then -- its error may be any value, nil too
+      outer:set_exception(inner:exception())
     else
-      local err = inner:exception()
-      if err ~= nil then
-        outer:set_exception(err)
-      else
-        outer:set_result(inner:result())
-      end
+      outer:set_result(inner:result())
     end
   end)
   return outer
@@ -177,7 +186,7 @@ function aloop.wait(fs, opts)
       if f:done() then
         ndone = ndone + 1
         if return_when == "FIRST_COMPLETED" then return true end
-        if return_when == "FIRST_EXCEPTION" and not f:cancelled() and f:exception() ~= nil then
+        if return_when == "FIRST_EXCEPTION" and state_of(f) == "failed" then
           return true
         end
       end
