@@ -3,8 +3,7 @@
 local bin = os.getenv("ALOOP_TEST_CORE") or "build/test_core"
 
 describe("the core, from C without Lua", function()
-  local cmd = (H.wrap and (H.wrap .. " ") or "") .. bin
-  local out, err, code = H.sh(cmd)
+  local out, err, code = H.sh(H.command(bin))
   it("runs to the end and exits 0", function()
     assert.equal("", err)
     assert.equal(0, code)

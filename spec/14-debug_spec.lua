@@ -15,20 +15,20 @@ end
 
 describe("debug mode", function()
   it("ALOOP_DEBUG=1 reports a step over 100 ms with name and location", function()
-    local _, err, code = H.sh("ALOOP_DEBUG=1 " .. (H.wrap or "") .. " " .. H.bin .. " " .. fixture)
+    local _, err, code = H.sh("ALOOP_DEBUG=1 " .. H.aloop_command({ fixture }))
     assert.equal(0, code)
     assert.matches("Task 'Task%-2' ran 0%.1%d%d s without yielding, until " ..
       fixture:gsub("%p", "%%%0") .. ":" .. line_of("-- STOPPED"), err)
   end)
 
   it("adds where a failed task was created to its never-retrieved report", function()
-    local _, err = H.sh("ALOOP_DEBUG=1 " .. (H.wrap or "") .. " " .. H.bin .. " " .. fixture)
+    local _, err = H.sh("ALOOP_DEBUG=1 " .. H.aloop_command({ fixture }))
     assert.matches("Task exception was never retrieved\nlate failure", err, 1, true)
     assert.matches("task created at:.-" .. fixture:gsub("%p", "%%%0") .. ":" .. line_of("-- CREATED"), err)
   end)
 
   it("is off by default: nothing but the error report", function()
-    local _, err, code = H.sh((H.wrap or "") .. " " .. H.bin .. " " .. fixture)
+    local _, err, code = H.aloop({ fixture })
     assert.equal(0, code)
     assert.not_matches("without yielding", err)
     assert.not_matches("task created at", err)

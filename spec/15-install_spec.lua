@@ -15,7 +15,8 @@ local q = H.quote
 local ENV = "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES -u LD_PRELOAD " ..
   "-u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 "
 
-local function sh(cmdline) return H.sh(ENV .. "sh -c " .. q(cmdline)) end
+-- A build may take longer than H.sh's default limit: those pass their own.
+local function sh(cmdline, timeout) return H.sh(ENV .. "sh -c " .. q(cmdline), nil, timeout) end
 
 local function mktemp()
   local out, err, code = H.sh("mktemp -d")
@@ -91,7 +92,7 @@ describe("make install", function()
 
   setup(function()
     prefix = mktemp()
-    local out, err, code = sh("make -j2 install DESTDIR= PREFIX=" .. q(prefix))
+    local out, err, code = sh("make -j2 install DESTDIR= PREFIX=" .. q(prefix), 300)
     assert(code == 0, show("make install", out, err, code))
   end)
 
@@ -154,7 +155,7 @@ describe("make install", function()
 
   it("honours DESTDIR: the files are staged, the .pc names the real prefix", function()
     local stage = mktemp()
-    local out, err, code = sh("make install DESTDIR=" .. q(stage) .. " PREFIX=/opt/aloop")
+    local out, err, code = sh("make install DESTDIR=" .. q(stage) .. " PREFIX=/opt/aloop", 300)
     local files = files_under(stage .. "/opt/aloop")
     local pcf = io.open(stage .. "/opt/aloop/lib/pkgconfig/aloop.pc")
     local pctext = pcf and pcf:read("a") or ""
@@ -180,7 +181,7 @@ describe("luarocks make rockspec/aloop-scm-1.rockspec", function()
     assert(has == 0, "luarocks is not installed (make deps installs it)")
     status_before = H.sh("git status --porcelain --untracked-files=all")
     tree = mktemp()
-    local out, err, code = sh("MAKEFLAGS=-j2 " .. LR .. "make rockspec/aloop-scm-1.rockspec --tree " .. q(tree))
+    local out, err, code = sh("MAKEFLAGS=-j2 " .. LR .. "make rockspec/aloop-scm-1.rockspec --tree " .. q(tree), 300)
     assert(code == 0, show("luarocks make", out, err, code))
   end)
 
@@ -225,7 +226,7 @@ describe("luarocks make rockspec/aloop-scm-1.rockspec", function()
   it("passes spec/01-task_spec.lua and spec/03-gather_spec.lua with the installed module", function()
     local out, err, code = sh("ALOOP_CPATH=" .. q(tree .. "/lib/lua/5.4/?.so") ..
       " ALOOP_BIN=" .. q(tree .. "/bin/aloop") ..
-      " lua5.4 /usr/bin/busted spec/01-task_spec.lua spec/03-gather_spec.lua")
+      " lua5.4 /usr/bin/busted spec/01-task_spec.lua spec/03-gather_spec.lua", 120)
     assert(code == 0, show("busted", out, err, code))
     -- spec/summary.lua's closing line (failures and errors together)
     local passed, failed = out:match("\n(%d+) passed, (%d+) failed\n$")

@@ -6,9 +6,7 @@
 local dir = os.getenv("ALOOP_HOSTS") or "build"
 
 local function host(name, args)
-  local cmd = { H.wrap or "", dir .. "/" .. name }
-  for _, a in ipairs(args) do cmd[#cmd + 1] = H.quote(a) end
-  return H.sh(table.concat(cmd, " "))
+  return H.sh(H.command(dir .. "/" .. name, args))
 end
 
 local function stats(out)

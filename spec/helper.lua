@@ -1,6 +1,7 @@
 -- helper.lua -- loaded by busted before the specs: finds the build under test
 -- (ALOOP_CPATH, ALOOP_BIN), runs test bodies as tasks under a watchdog and
--- checks that nothing was left alive, and runs the command for CLI specs.
+-- checks that nothing was left alive, runs commands under a
+-- time limit for the CLI specs, and holds the runner of the script specs.
 local cpath = os.getenv("ALOOP_CPATH") or "./build/?.so"
 package.cpath = cpath .. ";" .. package.cpath
 
@@ -10,6 +11,10 @@ _G.H = H
 
 H.bin = os.getenv("ALOOP_BIN") or "build/aloop"
 H.wrap = os.getenv("ALOOP_WRAP") -- e.g. valgrind, for every command run
+-- ASAN_OPTIONS for the programs that run aloop (the command, lua5.4 with the
+-- module, the C tests and hosts): `make asan` turns leak detection on for
+-- them, as they close their Lua state, while the busted process keeps it off.
+H.asan_options = os.getenv("ALOOP_ASAN_OPTIONS")
 H.cpath = cpath
 
 -- A test body run as the main task of aloop.run, failing after `limit`
@@ -65,13 +70,37 @@ function H.fail_after(d, e)
   end
 end
 
+-- The lines of s, without the final newline's empty line.
+function H.split_lines(s)
+  local lines = {}
+  for line in (s .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  if lines[#lines] == "" then lines[#lines] = nil end -- the final newline
+  return lines
+end
+
+---------------------------------------------------------------------------
+-- commands
+
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 H.quote = shell_quote
 
--- Run a shell command line; returns stdout, stderr, exit status, seconds.
-function H.sh(cmdline, input)
+-- Seconds a command may run before H.sh stops it (TERM, then KILL
+-- H.KILL_AFTER seconds later if it is still there).
+H.TIMEOUT = 60
+H.KILL_AFTER = 3
+
+local function slurp(p)
+  local f = assert(io.open(p)); local s = f:read("a"); f:close(); os.remove(p); return s
+end
+
+-- Run a shell command line under coreutils timeout (default H.TIMEOUT s);
+-- returns stdout, stderr, exit status, seconds. A command that ran out of
+-- time (with what it started, its process group) is stopped: its status is
+-- 124 (it ended on TERM) or 137 (on KILL), and a line saying so ends stderr.
+function H.sh(cmdline, input, timeout)
+  timeout = timeout or H.TIMEOUT
   local out, errf = os.tmpname(), os.tmpname()
   local infile
   if input then
@@ -79,33 +108,131 @@ function H.sh(cmdline, input)
     local f = assert(io.open(infile, "w")); f:write(input); f:close()
   end
   local t0 = aloop.time()
-  local full = string.format("(%s) >%s 2>%s <%s", cmdline, out, errf,
-    infile or "/dev/null")
+  local full = string.format("timeout -k %g %g sh -c %s >%s 2>%s <%s",
+    H.KILL_AFTER, timeout, shell_quote(cmdline), out, errf, infile or "/dev/null")
   local _, _, code = os.execute(full)
   local elapsed = aloop.time() - t0
-  local function slurp(p)
-    local f = assert(io.open(p)); local s = f:read("a"); f:close(); os.remove(p); return s
-  end
   if infile then os.remove(infile) end
-  return slurp(out), slurp(errf), code, elapsed
+  local stdout, stderr = slurp(out), slurp(errf)
+  if (code == 124 or code == 137) and elapsed >= timeout then
+    stderr = stderr .. ("\nH.sh: timed out after %g s (killed by %s, status %d): %s\n")
+      :format(timeout, code == 124 and "TERM" or "KILL", code, cmdline)
+  end
+  return stdout, stderr, code, elapsed
 end
 
--- Run the aloop command with arguments (strings, quoted here).
-function H.aloop(args, input)
-  local parts = {}
+-- The command line that runs prog with args (strings, quoted here) and the
+-- environment variables env (name = value), under ALOOP_WRAP and with
+-- ALOOP_ASAN_OPTIONS. It starts with a program name (env or the wrapper),
+-- so it can follow another command such as stdbuf.
+function H.command(prog, args, env)
+  local parts, vars = {}, {}
+  if H.asan_options then vars[#vars + 1] = "ASAN_OPTIONS=" .. shell_quote(H.asan_options) end
+  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. shell_quote(v) end
+  if #vars > 0 then parts[1] = "env " .. table.concat(vars, " ") end
   if H.wrap then parts[#parts + 1] = H.wrap end
-  parts[#parts + 1] = H.bin
-  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
-  return H.sh(table.concat(parts, " "), input)
+  parts[#parts + 1] = shell_quote(prog)
+  for _, a in ipairs(args or {}) do parts[#parts + 1] = shell_quote(a) end
+  return table.concat(parts, " ")
+end
+
+-- The command lines of the aloop command and of lua5.4 with the module
+-- under test, with arguments.
+function H.aloop_command(args) return H.command(H.bin, args) end
+function H.lua_command(args)
+  return H.command("lua5.4", args, { LUA_CPATH = cpath .. ";;" })
+end
+
+-- Run the aloop command with arguments; returns as H.sh.
+function H.aloop(args, input, timeout)
+  return H.sh(H.aloop_command(args), input, timeout)
 end
 
 -- Run a Lua file (or -e code) with lua5.4 and the module under test.
-function H.lua(args, input)
-  local parts = { "LUA_CPATH=" .. shell_quote(cpath .. ";;") }
-  if H.wrap then parts[#parts + 1] = H.wrap end
-  parts[#parts + 1] = "lua5.4"
-  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
-  return H.sh(table.concat(parts, " "), input)
+function H.lua(args, input, timeout)
+  return H.sh(H.lua_command(args), input, timeout)
+end
+
+---------------------------------------------------------------------------
+-- script specs (10-tutorials, 13-sync_scripts)
+
+-- The two ways a script is run: by the aloop command, and by plain lua5.4
+-- with `require "aloop"` finding the module under test.
+H.script_modes = {
+  { name = "aloop", command = H.aloop_command },
+  { name = "lua5.4", command = H.lua_command },
+}
+
+-- Under a wrapper (ALOOP_WRAP=valgrind ...) a script starts and ends slower:
+-- its total time gets this much more room.
+H.script_slack = H.wrap and 2.0 or 0
+
+-- Expected lines with pattern entries ({ pattern =, text = }) replaced by
+-- the line they matched (or by their sample text when nothing matched), to
+-- compare as tables.
+local function expected_lines(case, got)
+  local exp = {}
+  for i, line in ipairs(case.lines) do
+    if type(line) == "table" then
+      exp[i] = (got[i] and got[i]:match(line.pattern)) and got[i] or line.text
+    else
+      exp[i] = line
+    end
+  end
+  return exp
+end
+
+-- Each script is run once per mode; the tests read the cached result
+-- { out, lines, err, code, elapsed }.
+local script_cache = {}
+function H.script_result(mode, script)
+  local key = mode.name .. " " .. script
+  if not script_cache[key] then
+    local out, err, code, elapsed = H.sh(mode.command({ script }), nil, 30)
+    script_cache[key] = { out = out, lines = H.split_lines(out), err = err,
+                          code = code, elapsed = elapsed }
+  end
+  return script_cache[key]
+end
+
+-- Specs for scripts that print known lines: for each mode, and each case
+-- { script =, lines =, time = { lo, hi }, timing = "what the time shows" },
+-- the script prints those lines and exits 0, writes nothing to stderr, and
+-- takes lo <= t < hi seconds (hi + H.script_slack). more(mode), if given,
+-- adds tests to each mode's block.
+function H.script_specs(title, cases, more)
+  local busted = require "busted"
+  local describe, it, assert = busted.describe, busted.it, busted.assert
+  describe(title, function()
+    for _, mode in ipairs(H.script_modes) do
+      describe("under " .. mode.name, function()
+        for _, case in ipairs(cases) do
+          local name = case.script:match("([^/]+)%.lua$")
+
+          it(("%s prints the expected lines and exits 0 under %s"):format(name, mode.name), function()
+            local r = H.script_result(mode, case.script)
+            assert.are.same(expected_lines(case, r.lines), r.lines,
+                            "stdout of " .. name .. ", stderr:\n" .. r.err)
+            assert.are.equal(0, r.code, "exit status; stderr:\n" .. r.err)
+          end)
+
+          it(("%s writes nothing to stderr under %s"):format(name, mode.name), function()
+            local r = H.script_result(mode, case.script)
+            assert.are.equal("", r.err)
+          end)
+
+          it(("%s %s under %s"):format(name, case.timing, mode.name), function()
+            local r = H.script_result(mode, case.script)
+            assert.are.equal(0, r.code, "exit status; stderr:\n" .. r.err)
+            local lo, hi = case.time[1], case.time[2] + H.script_slack
+            assert.is_true(r.elapsed >= lo and r.elapsed < hi,
+              ("%s took %.3f s, expected %.2f <= t < %.2f"):format(name, r.elapsed, lo, hi))
+          end)
+        end
+        if more then more(mode) end
+      end)
+    end
+  end)
 end
 
 return H
