@@ -12,16 +12,7 @@ local function line() return debug.getinfo(2, "l").currentline end
 
 -- Collect what the loop reports while fn runs (fn may itself call aloop.run);
 -- a full GC runs before the handler is removed.
-local function collect_reports(fn)
-  local loop = aloop.get_event_loop()
-  local reports = {}
-  loop:set_exception_handler(function(ctx) reports[#reports + 1] = ctx end)
-  local ok, err = pcall(fn)
-  collectgarbage(); collectgarbage()
-  loop:set_exception_handler(nil)
-  if not ok then error(err, 0) end
-  return reports
-end
+local collect_reports = H.reports_of
 
 local function messages(reports)
   local out = {}
@@ -507,13 +498,12 @@ describe("regressions found by the docs review", function()
 
   it("a loop callback's error is reported with the traceback of where it was raised", H.async(function()
     local loop = aloop.get_running_loop()
-    local got
-    loop:set_exception_handler(function(ctx) got = ctx end)
-    loop:call_soon(function()
-      error("callback broke") -- RAISED HERE
-    end)
-    aloop.sleep(0.01)
-    loop:set_exception_handler(nil)
+    local got = H.reports_of(function()
+      loop:call_soon(function()
+        error("callback broke") -- RAISED HERE
+      end)
+      aloop.sleep(0.01)
+    end)[1]
     assert.equal("Exception in callback", got.message)
     assert.matches("callback broke", tostring(got.exception), 1, true)
     local line

@@ -1,6 +1,6 @@
 -- helper.lua -- loaded by busted before the specs: finds the build under test
 -- (ALOOP_CPATH, ALOOP_BIN), runs test bodies as tasks under a watchdog and
--- checks that nothing was left alive, runs commands under a
+-- fails them if anything was left alive or reported, runs commands under a
 -- time limit for the CLI specs, and holds the runner of the script specs.
 local cpath = os.getenv("ALOOP_CPATH") or "./build/?.so"
 package.cpath = cpath .. ";" .. package.cpath
@@ -17,22 +17,73 @@ H.wrap = os.getenv("ALOOP_WRAP") -- e.g. valgrind, for every command run
 H.asan_options = os.getenv("ALOOP_ASAN_OPTIONS")
 H.cpath = cpath
 
+-- What the loop reported, as one line each: message and error.
+local function describe_reports(reports)
+  local lines = {}
+  for i, r in ipairs(reports) do
+    lines[i] = ("  %s: %s"):format(r.message, tostring(r.traceback or r.exception))
+  end
+  return table.concat(lines, "\n")
+end
+
+-- The handler H.async installed for the body running now (nil outside).
+local harness_handler
+
 -- A test body run as the main task of aloop.run, failing after `limit`
--- seconds; afterwards no task may be pending and nothing anchored.
-function H.async(fn, limit)
+-- seconds; afterwards no task may be pending, nothing anchored, and nothing
+-- reported through the loop's exception handler (an error in a task nobody
+-- awaited, in a callback or done callback): such an error would otherwise
+-- only be printed while the test passed.
+--   H.async(fn)  H.async(fn, limit)  H.async(fn, { limit = 10, expect_reports = true })
+-- A body that means to leave reports says so with expect_reports (true: any
+-- number of them; a number: exactly that many), or collects them itself
+-- with H.reports_of.
+function H.async(fn, opts)
+  if type(opts) ~= "table" then opts = { limit = opts } end
+  local limit, expect = opts.limit or 10, opts.expect_reports
   return function()
+    local reports, loop = {}, nil
+    local function handler(ctx) reports[#reports + 1] = ctx end
     local ok, err = pcall(aloop.run, function()
-      return aloop.wait_for(fn, limit or 10)
+      loop = aloop.get_running_loop()
+      loop:set_exception_handler(handler)
+      harness_handler = handler
+      return aloop.wait_for(fn, limit)
     end)
-    collectgarbage()
+    harness_handler = nil
+    collectgarbage() -- what the body dropped is reported now, to this test
+    if loop then loop:set_exception_handler(nil) end
     local st = aloop._stats()
     if ok then
       assert(st.tasks == 0, "tasks left pending after the test: " .. st.tasks)
       assert(st.ready == 0, "handles left in the ready queue: " .. st.ready)
       assert(st.anchored == 0, "objects left anchored after the test: " .. st.anchored)
     end
+    local unexpected = #reports > 0 and not expect
+      or type(expect) == "number" and #reports ~= expect
+    if unexpected then
+      local what = ("the loop reported %d error(s)%s:\n%s"):format(#reports,
+        type(expect) == "number" and (", expected " .. expect) or "",
+        describe_reports(reports))
+      error(ok and what or (tostring(err) .. "\nand " .. what), 0)
+    end
     if not ok then error(err, 0) end
   end
+end
+
+-- Run fn(...) with an exception handler that collects what the loop reports
+-- (a full GC runs before it is removed); then put back the handler that was
+-- there (H.async's inside a test body). Returns the reports, a list of
+-- contexts { message, exception, traceback }. fn may call aloop.run itself.
+function H.reports_of(fn, ...)
+  local loop = aloop.get_event_loop()
+  local reports = {}
+  loop:set_exception_handler(function(ctx) reports[#reports + 1] = ctx end)
+  local ok, err = pcall(fn, ...)
+  collectgarbage(); collectgarbage()
+  loop:set_exception_handler(harness_handler)
+  if not ok then error(err, 0) end
+  return reports
 end
 
 -- Shared by the specs: let the other tasks run for a few loop turns.
