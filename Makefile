@@ -26,7 +26,7 @@ DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config pyth
         luarocks man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all test bench asan valgrind clang clean deps demo install uninstall lint format
+.PHONY: all test test-fast bench asan valgrind clang clean deps demo install uninstall lint format
 
 all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core \
      $(BUILD)/host_poll $(BUILD)/host_libev
@@ -61,9 +61,14 @@ $(BUILD)/aloop: $(BUILD)/bindings/main.o $(BUILD)/libaloop.a
 	$(CC) $(OPT) $(XCFLAGS) -o $@ $^ $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
 
 # The specs. ALOOP_BIN/ALOOP_CPATH say which build they test.
+SPEC_ENV = ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD)
 test: all
-	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD) \
-	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
+	$(SPEC_ENV) $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+# The specs but those tagged #slow (tutorial scripts that sleep in real
+# time, make install and luarocks make): seconds, not a minute.
+test-fast: all
+	$(SPEC_ENV) $(LUA) $(BUSTED) --exclude-tags=slow $(BUSTED_ARGS)
 
 # The same specs on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -6,6 +6,8 @@
 -- temporary tree, runs tutorial scripts and a subset of the specs with the
 -- module installed there, not the one in build/.
 --
+-- Tagged #slow: it builds and installs twice.
+--
 -- Run from the repository root: lua5.4 /usr/bin/busted spec/15-install_spec.lua
 
 local q = H.quote
@@ -87,7 +89,7 @@ local function expected_files()
   return list
 end
 
-describe("make install", function()
+describe("make install #slow", function()
   local prefix
 
   setup(function()
@@ -172,7 +174,7 @@ describe("make install", function()
   end)
 end)
 
-describe("luarocks make rockspec/aloop-scm-1.rockspec", function()
+describe("luarocks make rockspec/aloop-scm-1.rockspec #slow", function()
   local tree, status_before
   local LR = "luarocks --lua-version 5.4 "
 
