@@ -95,7 +95,7 @@ describe("create_task", function()
   end))
 
   it("accepts a callable table", H.async(function()
-    local obj = setmetatable({}, { __call = function(self, x) return x * 2 end })
+    local obj = setmetatable({}, { __call = function(_, x) return x * 2 end })
     assert.equal(42, aloop.create_task(obj, 21):await())
   end))
 end)
@@ -598,6 +598,7 @@ describe("aloop.run", function()
     assert.is_false(ok)
     assert.is_true(rawequal(e, err))
     ok, err = pcall(aloop.run, function() error("Oops!", 0) end)
+    assert.is_false(ok)
     assert.equal("Oops!", err)
   end)
 
@@ -606,7 +607,7 @@ describe("aloop.run", function()
     local t0 = aloop.time()
     local r = aloop.run(function()
       aloop.create_task(function()
-        local ok, err = pcall(aloop.sleep, 0.5)
+        local _, err = pcall(aloop.sleep, 0.5)
         log[#log + 1] = aloop.is_cancelled(err) and "cancelled" or "not cancelled"
         aloop.sleep(0.01) -- its cleanup may await
         log[#log + 1] = "cleaned"
@@ -670,7 +671,7 @@ describe("aloop.run", function()
     end)
     local r = aloop.run(function()
       aloop.create_task(function()
-        local ok, err = pcall(aloop.sleep, 10)
+        local _, err = pcall(aloop.sleep, 10)
         log[#log + 1] = aloop.is_cancelled(err) and "inner cancelled" or "?"
         aloop.sleep(0.01)
         log[#log + 1] = "inner cleaned"
@@ -847,10 +848,9 @@ end)
 
 describe("aloop.run when nothing can ever wake the main task", function()
   it("raises a clear error instead of hanging, after cancelling main (its cleanup runs)", function()
-    local aloop = require "aloop"
     local cleaned = false
     local ok, err = pcall(aloop.run, function()
-      local ok2, e = pcall(function() aloop.Future():await() end)
+      local _, e = pcall(function() aloop.Future():await() end)
       cleaned = aloop.is_cancelled(e)
       error(e, 0)
     end)

@@ -506,17 +506,17 @@ describe("regressions found by the docs review", function()
     end)[1]
     assert.equal("Exception in callback", got.message)
     assert.matches("callback broke", tostring(got.exception), 1, true)
-    local line
+    local raised_at
     local n = 0
     for l in io.lines("spec/05-errors_spec.lua") do
       n = n + 1
-      if l:find("-- RAISED HERE", 1, true) and not l:find("find", 1, true) then line = n end
+      if l:find("-- RAISED HERE", 1, true) and not l:find("find", 1, true) then raised_at = n end
     end
-    assert.matches("05%-errors_spec%.lua:" .. line .. ":", got.traceback)
+    assert.matches("05%-errors_spec%.lua:" .. raised_at .. ":", got.traceback)
   end))
 
   it("aloop.run with a callable table passes exactly the arguments given", function()
-    local obj = setmetatable({}, { __call = function(self, ...) return select("#", ...), ... end })
+    local obj = setmetatable({}, { __call = function(_, ...) return select("#", ...), ... end })
     local n, a, b = aloop.run(obj, "x", "y")
     assert.equal(2, n)
     assert.equal("x", a)
