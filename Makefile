@@ -207,8 +207,26 @@ $(BUILD)/libaloop.so: $(LIB_OBJ)
 	$(CC) $(OPT) $(XCFLAGS) -shared -Wl,-soname,libaloop.so.$(ALOOP_SOMAJ) \
 	  -o $@ $^ $(EV_LIBS) -lm $(XLDFLAGS)
 
-# What the rockspec builds (with BUILD=build/rock) and installs.
-rock: $(BUILD)/aloop $(BUILD)/aloop.so
+# What the rockspec builds (with BUILD=build/rock) and installs: the module,
+# which leaves the Lua API to the interpreter that loads it, and the
+# command, linked with LuaRocks' Lua, not the system's: the rockspec passes
+# ROCK_LUA_DIR (LuaRocks' LUA_DIR), where the library is looked for under
+# the names LuaRocks itself tries; statically when it can, exporting Lua's
+# API for the C modules the command loads, as lua5.4 does.
+ifdef ROCK_LUA_DIR
+ROCK_LUA_LIB := $(firstword $(wildcard $(foreach d, \
+  lib/$(shell $(CC) -print-multiarch 2>/dev/null) lib64 lib, \
+  $(foreach n,lua5.4 lua54 lua-5.4 lua-54 lua,$(ROCK_LUA_DIR)/$(d)/lib$(n).a)) \
+  $(foreach d, \
+  lib/$(shell $(CC) -print-multiarch 2>/dev/null) lib64 lib, \
+  $(foreach n,lua5.4 lua54 lua-5.4 lua-54 lua,$(ROCK_LUA_DIR)/$(d)/lib$(n).so))))
+LUA_LIBS := -Wl,-E $(ROCK_LUA_LIB) -ldl
+endif
+rock: $(BUILD)/aloop.so
+	@if [ -n '$(ROCK_LUA_DIR)' ] && [ -z '$(ROCK_LUA_LIB)' ]; then \
+	  echo "aloop: no Lua library under $(ROCK_LUA_DIR) (LuaRocks' LUA_DIR) for the aloop command" >&2; \
+	  exit 1; fi
+	$(MAKE) $(BUILD)/aloop
 
 install: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/libaloop.so
 	$(INSTALL) -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LUA_CMODDIR)' '$(DESTDIR)$(INCLUDEDIR)' \

@@ -201,6 +201,16 @@ describe("luarocks make rockspec/aloop-scm-1.rockspec #slow", function()
     assert.are.same({ "cmd ok\n", "", 0 }, { out, err, code })
   end)
 
+  it("builds a module that links no Lua library: the interpreter loading it has one", function()
+    local out = sh("ldd " .. q(tree .. "/lib/lua/5.4/aloop.so"))
+    assert.not_matches("liblua", out, 1, true)
+  end)
+
+  it("builds a command that loads C modules, as lua5.4 does (lua-cjson, from make deps)", function()
+    local out, err, code = sh(q(tree .. "/bin/aloop") .. " -e " .. q("print(require('cjson').encode({ 1, 2 }))"))
+    assert.are.same({ "[1,2]\n", "", 0 }, { out, err, code })
+  end)
+
   -- lua5.4 with the tree's paths (luarocks path), from the repository root.
   local function lua_in_tree(args)
     return sh("eval \"$(" .. LR .. "--tree " .. q(tree) .. " path)\" && lua5.4 " .. args)

@@ -2,14 +2,21 @@
 -- (ALOOP_CPATH, ALOOP_BIN), runs test bodies as tasks under a watchdog and
 -- fails them if anything was left alive or reported, runs commands under a
 -- time limit for the CLI specs, and holds the runner of the script specs.
-local cpath = os.getenv("ALOOP_CPATH") or "./build/?.so"
+-- The build under test: ALOOP_CPATH, ALOOP_BIN (and for 07 and 16
+-- ALOOP_TEST_CORE, ALOOP_HOSTS), else the files in one build folder:
+-- build/, or the one named by `busted -Xhelper build=DIR` (the rockspec's
+-- `luarocks test` names build/rock).
+local build = "build"
+for _, a in ipairs(arg or {}) do build = a:match("^build=(.+)$") or build end
+local cpath = os.getenv("ALOOP_CPATH") or ("./" .. build .. "/?.so")
 package.cpath = cpath .. ";" .. package.cpath
 
 local aloop = require "aloop"
 local H = {}
 _G.H = H
 
-H.bin = os.getenv("ALOOP_BIN") or "build/aloop"
+H.build = build
+H.bin = os.getenv("ALOOP_BIN") or (build .. "/aloop")
 H.wrap = os.getenv("ALOOP_WRAP") -- e.g. valgrind, for every command run
 -- ASAN_OPTIONS for the programs that run aloop (the command, lua5.4 with the
 -- module, the C tests and hosts): `make asan` turns leak detection on for
