@@ -1,6 +1,23 @@
 /* laloop.h -- shared internals of the Lua binding: the per-state loop
  * record, the task/future userdata layouts and the helpers the binding's
- * files call one another through. Not installed. */
+ * files call one another through. Not installed.
+ *
+ * The files, and what they hold:
+ *   lmodule.c  the state and its anchors, luaopen_aloop, the private helpers
+ *              the Lua parts use, small module functions
+ *   lerror.c   error values (aloop's own and the OS's), reports of errors
+ *              nobody retrieves, message handlers
+ *   lrun.c     aloop.run and who drives the scheduler; Ctrl-C; the
+ *              process-wide table of signal owners
+ *   ltask.c    tasks: creation, the step that resumes them, the one wait
+ *              protocol (park/woken), await, sleep, Task methods
+ *   lfuture.c  outcomes, Future, done callbacks, gather
+ *   lloop.c    the loop object: call_soon/call_later/call_at handles
+ *   lsync.c    the wait queue under every synchronisation primitive
+ *   lsignal.c  on_signal and wait_signal
+ *   lembed.c   the embedding API (aloop.h), standing on the rest
+ * Arrows run one way: lembed.c uses the module; the module never calls
+ * into lembed.c (it reaches the embedding only through S->embed.close). */
 #ifndef LALOOP_H
 #define LALOOP_H
 
@@ -14,47 +31,65 @@
 #define LALOOP_FUTURE_MT "aloop.Future"
 #define LALOOP_GATHER_MT "aloop.Gather"
 #define LALOOP_HANDLE_MT "aloop.Handle"
-#define LALOOP_SCOPE_MT "aloop.Scope"
+#define LALOOP_DONECB_MT "aloop.DoneCallback"
+#define LALOOP_WAITQ_MT "aloop.WaitQueue"
 #define LALOOP_ERROR_MT "aloop.Error"
 
 typedef struct lstate lstate;
+typedef struct lsig lsig;
+
+#define LALOOP_NSIG 65 /* signal numbers are below this */
 typedef struct ltask ltask;
+
+typedef void (*laloop_error_fn)(lua_State *L, const char *what,
+                                const char *message, const char *traceback,
+                                void *ud);
 
 /* One per main Lua state, inside the loop userdata. */
 struct lstate {
-  al_loop_t loop;
-  struct ev_loop *ev;
-  int own_ev;          /* destroy ev with the state */
-  lua_State *L;        /* the main thread */
-  lua_State *driver;   /* thread running the scheduler now (callbacks run here) */
-  int anchors;         /* registry ref: table anchoring active objects */
-  ltask *cur;          /* the task whose coroutine is running, if any */
-  al_scope_t *scope;   /* scope of the innermost top-level run */
-  unsigned ntask;      /* tasks ever created, for names */
-  const void *mt_task, *mt_future, *mt_gather; /* metatables, to compare */
-  const void *mt_future_gc; /* a Future that needs finalising */
-  const void *mt_waitq;
-  int closed;
-  int debug;
-  double slow_step;    /* debug: a step longer than this is reported */
-  int handle_sigint;   /* top-level run turns Ctrl-C into cancelling main */
-  ev_signal sigint;
-  al_handle_t sigint_h;
-  ltask *sigint_target;
-  int interrupted;
-  int naming_script; /* the next task is the command's script */
-  /* embedding (lembed.c) */
-  al_scope_t root;     /* tasks the host spawns, and those they create */
-  int driving;         /* someone drives the loop now: run, aloop_step */
-  int shared;          /* on the host's libev loop, run from its prepare */
-  ev_prepare prepare;
-  ev_idle idle;        /* keeps the host's ev_run from blocking when ready */
-  int pollfd;          /* -2 until looked up */
-  int shut;            /* aloop_shutdown was called */
-  void (*err_fn)(lua_State *L, const char *what, const char *message,
-                 const char *traceback, void *ud);
-  void *err_ud;
+  al_loop_t loop;   /* first; loop.ev is the libev loop */
+  lua_State *L;     /* the main thread */
+  int anchors;      /* registry ref: table anchoring active objects */
+  int own_ev;       /* destroy loop.ev with the state */
+  int closed;       /* the loop was finalised: touch nothing */
+  struct {          /* who runs the scheduler, and in which task */
+    ltask *cur;           /* the task whose coroutine is running, if any */
+    lua_State *driver;    /* thread running the scheduler (callbacks run here) */
+    al_scope_t *scope;    /* scope of the innermost top-level run */
+    int driving;          /* run or aloop_step drives the loop now */
+    unsigned ntask;       /* tasks ever created, for names */
+    int naming_script;    /* the next task is the command's script: "main" */
+  } sched;
+  struct { /* metatables, compared by address on hot paths */
+    const void *task, *future, *future_gc, *gather, *waitq, *handle, *donecb;
+    const void *sighandle;
+  } mt;
+  struct {
+    int on;           /* ALOOP_DEBUG / set_debug */
+    double slow_step; /* a step longer than this is reported */
+  } debug;
+  struct {            /* Ctrl-C cancels the main task of a top-level run */
+    int handle;       /* top-level runs watch SIGINT (not in hosts) */
+    ev_signal w;
+    al_handle_t h;
+    ltask *target;
+    int interrupted;
+  } sigint;
+  lsig *signals[LALOOP_NSIG]; /* on_signal/wait_signal watchers (lsignal.c) */
+  struct {            /* the embedding API (lembed.c) */
+    al_scope_t root;  /* tasks the host spawns, and those they create */
+    int shared;       /* on the host's libev loop, run from its prepare */
+    ev_prepare prepare;
+    ev_idle idle;     /* keeps the host's ev_run from blocking when ready */
+    int pollfd;       /* LALOOP_POLLFD_UNKNOWN until looked up */
+    int shut;         /* aloop_shutdown was called */
+    laloop_error_fn err_fn;
+    void *err_ud;
+    void (*close)(lstate *S); /* undo the embedding, as the loop closes */
+  } embed;
 };
+
+#define LALOOP_POLLFD_UNKNOWN (-2)
 
 /* Task userdata. User value 1: the coroutine. A name given with set_name
  * and the traceback of its error live in the weak table anchors.extras, as
@@ -80,52 +115,105 @@ typedef struct lfuture {
   int nres;
 } lfuture;
 
+/* A task, a callback, aloop.run or a host is running the loop already. */
+#define LALOOP_BUSY(S)                                                        \
+  ((S)->sched.cur || al_loop_running(&(S)->loop) || (S)->sched.driving)
+
 /* lmodule.c */
-lstate *laloop_state(lua_State *L);            /* upvalue 1 of every function */
-ltask *laloop_current(lua_State *L, const char *fname); /* raises outside */
+extern const char laloop_state_key; /* registry key of the loop userdata */
+lstate *laloop_state(lua_State *L); /* upvalue 1 of every function */
+lstate *laloop_find_state(lua_State *L); /* NULL if not open, or closed */
 int laloop_anchor(lua_State *L, lstate *S, int idx);
 void laloop_unanchor(lua_State *L, lstate *S, int ref);
 void laloop_push_anchored(lua_State *L, lstate *S, int ref);
-void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
-                   int tb_idx);
-int laloop_traceback_msgh(lua_State *L);
-int laloop_callback_msgh(lua_State *L);
-void laloop_run_callback(lstate *S, int *ref, int packed, const char *what);
+/* Metatables are told apart by address: no string lookups on hot paths. */
+static inline const void *laloop_class_of(lua_State *L, int idx) {
+  const void *mt = NULL; /* its metatable, or NULL */
+  if (lua_getmetatable(L, idx)) {
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
+  return mt;
+}
+void *laloop_check_class(lua_State *L, int idx, const void *mt,
+                         const char *tname);
+int laloop_is_callable(lua_State *L, int idx);
+/* A delay argument: a number, not NaN; negative counts as 0. */
+double laloop_check_delay(lua_State *L, int idx);
+const void *laloop_new_class(lua_State *L, int up, const char *name,
+                             const luaL_Reg *methods, const luaL_Reg *metas);
+/* The self of a __gc (upvalue 1 the state): raises when it is of another
+ * class; NULL when the loop is closed and nothing may be touched. */
+void *laloop_gc_self(lua_State *L, const void *mt, const char *tname);
+/* Open the module on ev (NULL: a loop of its own); pushes the module. */
+int laloop_open(lua_State *L, struct ev_loop *ev);
 
 /* lerror.c */
 void laloop_push_error(lua_State *L, const char *kind, const char *msg);
 int laloop_error(lua_State *L, const char *kind, const char *msg);
 int laloop_is_kind(lua_State *L, int idx, const char *kind);
+/* Push an OSError value for a core error code: code "ECONNREFUSED",
+ * errno 111, message "connection refused", printing as
+ * "ECONNREFUSED: connection refused"; `what` (may be NULL) says what
+ * failed. laloop_oserror raises it. */
+void laloop_push_oserror(lua_State *L, int err, const char *what);
+int laloop_oserror(lua_State *L, int err, const char *what);
+void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
+                   int tb_idx);
+int laloop_traceback_msgh(lua_State *L);
+int laloop_callback_msgh(lua_State *L);
 void laloop_open_errors(lua_State *L, int mod);
-/* The registry key under which the lstate pointer is kept. */
-extern const char laloop_state_key;
 
-/* ltask.c */
-al_future_t *laloop_tofuture(lua_State *L, int idx); /* Task, Future, gather */
+/* ltask.c: tasks and the one wait protocol. A blocking call checks where
+ * it runs (laloop_current), arms its wait in the core -- al_task_await,
+ * al_task_sleep, al_waitq_park or an I/O hook, each with exactly one
+ * cleanup, and each applying a cancel that is pending -- and returns
+ * laloop_park(L, ctx, k). Its continuation k serves the direct path
+ * (status LUA_OK: it never parked) and the resumed one (LUA_YIELD) alike,
+ * as Lua's finishpcall does, and begins with laloop_woken. */
+ltask *laloop_current(lua_State *L, const char *fname); /* raises outside */
+int laloop_park(lua_State *L, lua_KContext ctx, lua_KFunction k);
+/* What a cancelled wait gives back (a grant, say); returns nonzero when the
+ * caller takes the cancellation over rather than have it raised. */
+typedef int (*laloop_forfeit)(ltask *lt, void *arg);
+/* In continuation k (its own ctx and k passed again): LUA_OK gives 0;
+ * after a park, the task's wake status, or, when it was cancelled,
+ * forfeit(lt, arg) and the CancelledError raised (or AL_ECANCELED returned
+ * when forfeit took it over). A coroutine resumed by hand, from outside
+ * aloop, parks again at once through (ctx, k): the task is not disturbed,
+ * and the resumer gets nil and a message. */
+int laloop_woken_slow(lua_State *L, lua_KContext ctx, lua_KFunction k,
+                      laloop_forfeit forfeit, void *arg);
+static inline int laloop_woken(lua_State *L, int status, lua_KContext ctx,
+                               lua_KFunction k, laloop_forfeit forfeit,
+                               void *arg) {
+  return status == LUA_OK ? 0 : laloop_woken_slow(L, ctx, k, forfeit, arg);
+}
+
+int laloop_raise_cancelled(lua_State *L, ltask *lt);
 /* A task running fn (at fidx) with the nargs values after it, in scope (NULL:
  * the running task's, else the innermost run's); pushes it. */
 ltask *laloop_new_task(lua_State *L, lstate *S, al_scope_t *scope, int fidx,
                        int nargs);
 int laloop_await(lua_State *L, int idx);
+int laloop_push_extras(lua_State *L, lstate *S, int idx, int create);
+void laloop_push_traceback(lua_State *L, int idx);
+const char *laloop_state_name(const al_future_t *f);
+void laloop_open_tasks(lua_State *L, int mod, int up);
+
+/* lfuture.c */
+al_future_t *laloop_tofuture(lua_State *L, int idx); /* Task, Future, gather */
 int laloop_push_outcome(lua_State *L, int idx, int first_only);
 void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id);
-void laloop_open_tasks(lua_State *L, int mod, int up);
-const void *laloop_new_class(lua_State *L, int up, const char *name,
-                             const luaL_Reg *methods, const luaL_Reg *metas);
-
-/* generated from the files in bindings/lua/aloop by embed.lua */
-typedef struct laloop_part {
-  const char *name;
-  const char *src;
-  unsigned long len;
-} laloop_part;
-extern const laloop_part laloop_lua_parts[];
+void laloop_report_if_unretrieved(lua_State *L, int idx, al_future_t *f,
+                                  const char *what);
+void laloop_open_futures(lua_State *L, int mod, int up);
 
 /* lloop.c */
+void laloop_run_callback(lstate *S, int *ref, int packed, const char *what);
 void laloop_open_loop(lua_State *L, int mod, int up);
-void laloop_open_run(lua_State *L, int mod, int up);
 
-/* Who drives the scheduler now, saved and restored around a drive. */
+/* lrun.c: who drives the scheduler now, saved and restored around a drive. */
 typedef struct ldrive {
   al_scope_t *scope;
   lua_State *driver;
@@ -135,15 +223,29 @@ typedef struct ldrive {
 void laloop_drive_begin(lstate *S, lua_State *L, al_scope_t *scope,
                         ldrive *saved);
 void laloop_drive_end(lstate *S, const ldrive *saved);
-/* A task, a callback, aloop.run or a host is running the loop already. */
-#define LALOOP_BUSY(S) ((S)->cur || (S)->loop.depth > 0 || (S)->driving)
+/* Claim signal signo for S's loop in the process-wide table of owners (a
+ * signal can be watched by one libev loop only); returns 0, or -1 with an
+ * error message pushed when another loop owns it. Release gives it up. */
+int laloop_signal_claim(lua_State *L, lstate *S, int signo);
+void laloop_signal_release(lstate *S, int signo);
+void laloop_stop_sigint(lstate *S);
+void laloop_open_run(lua_State *L, int mod, int up);
 
-/* lembed.c */
-lstate *laloop_find_state(lua_State *L); /* NULL if aloop was never opened */
-void laloop_setup_shared(lstate *S);
-void laloop_stop_embedding(lstate *S);
+/* lsignal.c */
+void laloop_open_signals(lua_State *L, int mod, int up);
+void laloop_close_signals(lstate *S); /* the loop closes: stop watching */
+int laloop_signal_handled(lstate *S, int signo); /* on_signal handlers? */
 
 /* lsync.c */
 void laloop_open_sync(lua_State *L, int mod, int up);
+
+/* generated from the files in bindings/lua/aloop by embed.lua */
+typedef struct laloop_part {
+  const char *name;      /* its module name: "aloop.tasks" */
+  const char *chunkname; /* "=aloop/tasks.lua" */
+  const char *src;
+  unsigned long len;
+} laloop_part;
+extern const laloop_part laloop_lua_parts[];
 
 #endif

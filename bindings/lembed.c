@@ -8,40 +8,14 @@
 #include "aloop.h"
 #include "laloop.h"
 
-lstate *laloop_find_state(lua_State *L) {
-  lstate *S;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &laloop_state_key);
-  S = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  return S && !S->closed ? S : NULL;
-}
-
-void laloop_drive_begin(lstate *S, lua_State *L, al_scope_t *scope,
-                        ldrive *saved) {
-  saved->scope = S->scope;
-  saved->driver = S->driver;
-  S->driving++;
-  if (scope)
-    S->scope = scope;
-  else if (!S->scope)
-    S->scope = &S->root;
-  S->driver = L;
-}
-
-void laloop_drive_end(lstate *S, const ldrive *saved) {
-  S->scope = saved->scope;
-  S->driver = saved->driver;
-  S->driving--;
-}
-
 /* Drive one turn on behalf of a host: callbacks and the tasks they create
  * belong to the root scope. */
 static void host_turn(lstate *S, lua_State *L, int poll) {
   ldrive saved;
   laloop_drive_begin(S, L, NULL, &saved);
   if (poll) {
-    al_timers_fire(&S->loop);
-    ev_run(S->ev, EVRUN_NOWAIT);
+    al_loop_fire_timers(&S->loop);
+    ev_run(S->loop.ev, EVRUN_NOWAIT);
   }
   al_loop_run_turn(&S->loop);
   laloop_drive_end(S, &saved);
@@ -50,16 +24,16 @@ static void host_turn(lstate *S, lua_State *L, int poll) {
 /* ---- sharing the host's libev loop ---- */
 
 static void shared_prepare_cb(struct ev_loop *ev, ev_prepare *w, int revents) {
-  lstate *S = al_container_of(w, lstate, prepare);
+  lstate *S = al_container_of(w, lstate, embed.prepare);
   (void)revents;
-  if (LALOOP_BUSY(S) || S->shut)
+  if (LALOOP_BUSY(S) || S->embed.shut)
     return; /* aloop.run or aloop_step is driving the loop itself */
   host_turn(S, S->L, 0);
   if (S->loop.nready > 0) {
-    if (!ev_is_active(&S->idle))
-      ev_idle_start(ev, &S->idle);
-  } else if (ev_is_active(&S->idle)) {
-    ev_idle_stop(ev, &S->idle);
+    if (!ev_is_active(&S->embed.idle))
+      ev_idle_start(ev, &S->embed.idle);
+  } else if (ev_is_active(&S->embed.idle)) {
+    ev_idle_stop(ev, &S->embed.idle);
   }
 }
 
@@ -74,59 +48,61 @@ static void shared_idle_cb(struct ev_loop *ev, ev_idle *w, int revents) {
  * event). */
 static void shared_on_ready(al_loop_t *loop) {
   lstate *S = loop->data;
-  if (!ev_is_active(&S->idle))
-    ev_idle_start(S->ev, &S->idle);
+  if (!ev_is_active(&S->embed.idle))
+    ev_idle_start(S->loop.ev, &S->embed.idle);
 }
 
-void laloop_setup_shared(lstate *S) {
-  S->loop.on_ready = shared_on_ready;
-  ev_prepare_init(&S->prepare, shared_prepare_cb);
-  ev_idle_init(&S->idle, shared_idle_cb);
-  ev_prepare_start(S->ev, &S->prepare);
-  ev_unref(S->ev); /* the prepare alone must not keep the host's loop alive */
-  /* Work posted before the host's first ev_run must not wait for a poll. */
-  ev_idle_start(S->ev, &S->idle);
-}
-
-void laloop_stop_embedding(lstate *S) {
-  if (S->shared && ev_is_active(&S->prepare)) {
-    ev_ref(S->ev);
-    ev_prepare_stop(S->ev, &S->prepare);
+static void stop_embedding(lstate *S) {
+  if (ev_is_active(&S->embed.prepare)) {
+    ev_ref(S->loop.ev);
+    ev_prepare_stop(S->loop.ev, &S->embed.prepare);
   }
-  if (S->shared && ev_is_active(&S->idle))
-    ev_idle_stop(S->ev, &S->idle);
+  if (ev_is_active(&S->embed.idle))
+    ev_idle_stop(S->loop.ev, &S->embed.idle);
+}
+
+static void setup_shared(lstate *S) {
+  S->embed.shared = 1;
+  S->embed.close = stop_embedding;
+  S->loop.on_ready = shared_on_ready;
+  ev_prepare_init(&S->embed.prepare, shared_prepare_cb);
+  ev_idle_init(&S->embed.idle, shared_idle_cb);
+  ev_prepare_start(S->loop.ev, &S->embed.prepare);
+  ev_unref(S->loop.ev); /* the prepare alone must not keep the host's loop alive */
+  /* Work posted before the host's first ev_run must not wait for a poll. */
+  ev_idle_start(S->loop.ev, &S->embed.idle);
 }
 
 /* ---- driving from another main loop ---- */
 
 int aloop_pollfd(lua_State *L) {
   lstate *S = laloop_find_state(L);
-  if (!S || S->shared)
+  if (!S || S->embed.shared)
     return -1;
-  if (S->pollfd == -2) {
-    S->pollfd = -1;
+  if (S->embed.pollfd == LALOOP_POLLFD_UNKNOWN) {
+    S->embed.pollfd = -1;
     /* libev has no accessor for its backend's fd, but an ev_embed watcher
      * watches exactly that fd of the loop it embeds: embed aloop's loop into
      * a throwaway one, read the fd, and undo it. */
-    if (ev_backend(S->ev) & ev_embeddable_backends()) {
+    if (ev_backend(S->loop.ev) & ev_embeddable_backends()) {
       struct ev_loop *outer = ev_loop_new(EVBACKEND_POLL | EVBACKEND_SELECT);
       if (outer) {
         ev_embed e;
-        ev_embed_init(&e, NULL, S->ev);
+        ev_embed_init(&e, NULL, S->loop.ev);
         ev_embed_start(outer, &e);
-        S->pollfd = e.io.fd;
+        S->embed.pollfd = e.io.fd;
         ev_embed_stop(outer, &e);
         ev_loop_destroy(outer);
       }
     }
   }
-  return S->pollfd;
+  return S->embed.pollfd;
 }
 
 double aloop_timeout(lua_State *L) {
   lstate *S = laloop_find_state(L);
   double next;
-  if (!S || S->shut)
+  if (!S || S->embed.shut)
     return -1;
   if (S->loop.nready > 0)
     return 0;
@@ -146,7 +122,7 @@ int aloop_step(lua_State *L) {
   lstate *S = laloop_find_state(L);
   if (!S)
     return refuse(L, "aloop_step: aloop is not open in this state");
-  if (S->shut)
+  if (S->embed.shut)
     return refuse(L, "aloop_step: aloop was shut down");
   if (LALOOP_BUSY(S))
     return refuse(L, "aloop_step: called from inside aloop");
@@ -162,7 +138,7 @@ int aloop_task_done(lua_State *L, int idx) {
     return 0;
   mt = lua_topointer(L, -1);
   lua_pop(L, 1);
-  if (mt != S->mt_task && mt != S->mt_future && mt != S->mt_future_gc)
+  if (mt != S->mt.task && mt != S->mt.future && mt != S->mt.future_gc)
     return 0;
   return f->state != AL_PENDING;
 }
@@ -179,17 +155,17 @@ static int spawn_p(lua_State *L) {
   int nargs = lua_gettop(L) - 2;
   ltask *lt;
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  lt = laloop_new_task(L, S, &S->root, 2, nargs);
+  lt = laloop_new_task(L, S, &S->embed.root, 2, nargs);
   lt->detached = 1;
-  if (S->shared && !ev_is_active(&S->idle))
-    ev_idle_start(S->ev, &S->idle); /* so the host's poll does not block */
+  if (S->embed.shared && !ev_is_active(&S->embed.idle))
+    ev_idle_start(S->loop.ev, &S->embed.idle); /* so the host's poll does not block */
   return 1;
 }
 
 int aloop_spawn(lua_State *L, int nargs) {
   lstate *S = laloop_find_state(L);
   int status;
-  if (!S || S->shut) {
+  if (!S || S->embed.shut) {
     lua_pop(L, nargs + 1);
     lua_pushstring(L, S ? "aloop_spawn: aloop was shut down"
                         : "aloop_spawn: aloop is not open in this state");
@@ -219,8 +195,8 @@ int aloop_dofile(lua_State *L, const char *path, int nargs, const char **args) {
 void aloop_set_error_handler(lua_State *L, aloop_error_handler fn, void *ud) {
   lstate *S = laloop_find_state(L);
   if (S) {
-    S->err_fn = fn;
-    S->err_ud = ud;
+    S->embed.err_fn = fn;
+    S->embed.err_ud = ud;
   }
 }
 
@@ -239,7 +215,7 @@ int aloop_shutdown(lua_State *L, double timeout) {
   al_handle_t wake;
   al_timer_t deadline;
   size_t n = 0, i;
-  if (!S || S->shut)
+  if (!S || S->embed.shut)
     return 0;
   /* Cancel every unfinished task, oldest first. */
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
@@ -248,7 +224,7 @@ int aloop_shutdown(lua_State *L, double timeout) {
   while (lua_next(L, base + 1)) {
     if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TUSERDATA &&
         lua_getmetatable(L, -1)) {
-      int is_task = lua_topointer(L, -1) == S->mt_task;
+      int is_task = lua_topointer(L, -1) == S->mt.task;
       lua_pop(L, 1);
       if (is_task) {
         lua_pushvalue(L, -1);
@@ -275,24 +251,48 @@ int aloop_shutdown(lua_State *L, double timeout) {
   {
     ldrive saved;
     laloop_drive_begin(S, L, NULL, &saved);
-    S->loop.stop_when_idle = true; /* no poll after the last one finishes */
+    al_loop_stop_when_idle(&S->loop, true); /* no poll after the last one finishes */
     while (S->loop.ntasks > 0 && deadline.heap_index != 0)
       if (al_loop_step(&S->loop) == AL_STEP_STUCK)
         break;
-    S->loop.stop_when_idle = false;
+    al_loop_stop_when_idle(&S->loop, false);
     laloop_drive_end(S, &saved);
   }
   al_timer_remove(&S->loop, &deadline);
   al_loop_unpost(&S->loop, &wake);
   laloop_report_unretrieved(L, S, NULL);
-  S->shut = 1;
-  laloop_stop_embedding(S);
+  S->embed.shut = 1;
+  if (S->embed.close)
+    S->embed.close(S);
+  S->embed.close = NULL;
   S->loop.on_ready = NULL;
-  if (ev_is_active(&S->sigint)) {
-    ev_ref(S->ev);
-    ev_signal_stop(S->ev, &S->sigint);
-  }
+  laloop_stop_sigint(S);
   al_loop_close(&S->loop);
   lua_settop(L, base);
   return (int)S->loop.ntasks;
+}
+
+/* ---- opening ---- */
+
+static int openlib_p(lua_State *L) {
+  struct ev_loop *ev = lua_touserdata(L, 1);
+  lstate *S;
+  lua_settop(L, 0);
+  laloop_open(L, ev);
+  S = laloop_find_state(L);
+  /* A host owns its signals: aloop.run does not take Ctrl-C over here. */
+  S->sigint.handle = 0;
+  if (ev && !S->embed.shared)
+    setup_shared(S);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "aloop");
+  lua_pop(L, 1);
+  return 1;
+}
+
+int aloop_openlib(lua_State *L, struct ev_loop *ev) {
+  lua_pushcfunction(L, openlib_p); /* protected: no error escapes */
+  lua_pushlightuserdata(L, ev);
+  return lua_pcall(L, 1, 1, 0);
 }

@@ -1,20 +1,46 @@
-/* lerror.c -- error values raised by aloop itself (cancellation, timeout,
- * invalid state, queue empty/full): tables with a `kind` and a `message`
- * that print well and are recognised by aloop.is_<kind>. User errors never
+/* lerror.c -- errors: the values aloop raises itself (cancellation,
+ * timeout, invalid state, queue empty/full, the OS's errors), tables with a
+ * `kind` and a `message` that print well and are recognised by
+ * aloop.is_<kind>; the message handlers that keep a traceback beside an
+ * error; and the report of an error nobody retrieved. User errors never
  * pass through here: they travel unchanged. */
+#include <stdio.h>
 #include <string.h>
 
 #include "laloop.h"
 
 void laloop_push_error(lua_State *L, const char *kind, const char *msg) {
+  /* msg may belong to a task whose cancel message a finaliser replaces:
+   * copy it before anything allocates (and so may run a finaliser). */
+  if (msg)
+    lua_pushstring(L, msg);
+  else
+    lua_pushnil(L);
   lua_createtable(L, 0, 2);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "message");
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
-  if (msg) {
-    lua_pushstring(L, msg);
-    lua_setfield(L, -2, "message");
-  }
   luaL_setmetatable(L, LALOOP_ERROR_MT);
+}
+
+void laloop_push_oserror(lua_State *L, int err, const char *what) {
+  laloop_push_error(L, "OSError", what);
+  lua_pushstring(L, al_err_name(err));
+  lua_setfield(L, -2, "code");
+  lua_pushinteger(L, -err);
+  lua_setfield(L, -2, "errno");
+  lua_pushstring(L, al_strerror(err));
+  lua_setfield(L, -2, "message");
+  if (what) {
+    lua_pushstring(L, what);
+    lua_setfield(L, -2, "what");
+  }
+}
+
+int laloop_oserror(lua_State *L, int err, const char *what) {
+  laloop_push_oserror(L, err, what);
+  return lua_error(L);
 }
 
 int laloop_error(lua_State *L, const char *kind, const char *msg) {
@@ -38,14 +64,25 @@ int laloop_is_kind(lua_State *L, int idx, const char *kind) {
   return yes;
 }
 
+/* "CancelledError: msg"; an OS error prints its code instead of its kind
+ * ("ECONNREFUSED: connection refused"), with what failed after it. */
 static int err_tostring(lua_State *L) {
-  const char *kind, *msg;
+  const char *kind, *msg, *code, *what;
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
   lua_getfield(L, 1, "kind");
   lua_getfield(L, 1, "message");
-  kind = luaL_optstring(L, 2, "Error");
-  msg = lua_tostring(L, 3);
-  if (msg && *msg)
+  lua_getfield(L, 1, "code");
+  lua_getfield(L, 1, "what");
+  kind = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "Error";
+  msg = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : NULL;
+  code = lua_type(L, 4) == LUA_TSTRING ? lua_tostring(L, 4) : NULL;
+  what = lua_type(L, 5) == LUA_TSTRING ? lua_tostring(L, 5) : NULL;
+  if (code)
+    kind = code;
+  if (msg && *msg && what)
+    lua_pushfstring(L, "%s: %s (%s)", kind, msg, what);
+  else if (msg && *msg)
     lua_pushfstring(L, "%s: %s", kind, msg);
   else
     lua_pushstring(L, kind);
@@ -68,11 +105,114 @@ PREDICATE(err_is_broken_barrier, "BrokenBarrierError")
 PREDICATE(err_is_runtime_error, "RuntimeError")
 PREDICATE(err_is_value_error, "ValueError")
 PREDICATE(err_is_task_group_error, "TaskGroupError")
+PREDICATE(err_is_os_error, "OSError")
 
 /* aloop.error(kind [, message]) makes an error value of aloop's kind, for
  * the parts of aloop written in Lua. */
 static int err_new(lua_State *L) {
   laloop_push_error(L, luaL_checkstring(L, 1), luaL_optstring(L, 2, NULL));
+  return 1;
+}
+
+/* ---- reports and message handlers ------------------------------------ */
+
+/* Tell of an error nobody will see otherwise: through the handler set with
+ * loop:set_exception_handler(fn) if there is one (fn gets a context table
+ * with message, exception, traceback), else on stderr. Never raises. */
+void laloop_report(lua_State *L, lstate *S, const char *what, int err_idx,
+                   int tb_idx) {
+  int base = lua_gettop(L);
+  err_idx = err_idx ? lua_absindex(L, err_idx) : 0;
+  tb_idx = tb_idx ? lua_absindex(L, tb_idx) : 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  if (lua_getfield(L, -1, "handler") != LUA_TNIL) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, what);
+    lua_setfield(L, -2, "message");
+    if (err_idx) {
+      lua_pushvalue(L, err_idx);
+      lua_setfield(L, -2, "exception");
+    }
+    if (tb_idx) {
+      lua_pushvalue(L, tb_idx);
+      lua_setfield(L, -2, "traceback");
+    }
+    if (lua_pcall(L, 1, 0, 0) == LUA_OK) {
+      lua_settop(L, base);
+      return;
+    }
+    fprintf(stderr, "aloop: exception handler failed: %s\n",
+            lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+  }
+  if (S->embed.err_fn) { /* the host's */
+    const char *msg = err_idx ? luaL_tolstring(L, err_idx, NULL) : NULL;
+    const char *tb =
+        tb_idx && lua_type(L, tb_idx) == LUA_TSTRING ? lua_tostring(L, tb_idx) : NULL;
+    S->embed.err_fn(L, what, msg, tb, S->embed.err_ud);
+    lua_settop(L, base);
+    return;
+  }
+  if (tb_idx && lua_type(L, tb_idx) == LUA_TSTRING) {
+    fprintf(stderr, "aloop: %s\n%s\n", what, lua_tostring(L, tb_idx));
+  } else if (err_idx) {
+    fprintf(stderr, "aloop: %s\n%s\n", what, luaL_tolstring(L, err_idx, NULL));
+  } else {
+    fprintf(stderr, "aloop: %s\n", what);
+  }
+  fflush(stderr);
+  lua_settop(L, base);
+}
+
+/* The message handler of a task body: the error passes unchanged, and the
+ * traceback of where it was raised is kept beside it (extras.tb). An error
+ * re-raised from an awaited task keeps that task's traceback. */
+int laloop_traceback_msgh(lua_State *L) {
+  lstate *S = laloop_find_state(L);
+  ltask *lt = S ? S->sched.cur : NULL;
+  if (!lt || lt->ref == LUA_NOREF || laloop_is_kind(L, 1, "CancelledError"))
+    return 1;
+  lua_settop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors); /* 2 */
+  lua_getfield(L, 2, "last_err");                /* 3 */
+  if (!lua_isnil(L, 1) && lua_rawequal(L, 1, 3)) {
+    lua_getfield(L, 2, "last_tb"); /* 4 */
+  } else {
+    const char *msg = luaL_tolstring(L, 1, NULL);
+    luaL_traceback(L, L, msg, 1); /* 5 */
+    lua_remove(L, 4);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, 2, "last_err");
+    lua_pushvalue(L, 4);
+    lua_setfield(L, 2, "last_tb");
+  }
+  lua_rawgeti(L, 2, lt->ref); /* the task */
+  laloop_push_extras(L, S, -1, 1);
+  lua_pushvalue(L, 4);
+  lua_setfield(L, -2, "tb");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* Message handler of callbacks (call_soon, done callbacks): the error
+ * passes unchanged; its traceback, taken where it was raised, waits in
+ * anchors.cb_tb for the report. */
+int laloop_callback_msgh(lua_State *L) {
+  lstate *S = laloop_find_state(L);
+  if (!S)
+    return 1;
+  lua_settop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  lua_setfield(L, 2, "cb_tb");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* _oserror(errno [, what]): the OS error value for errno, as the I/O
+ * functions raise it (for specs and for Lua parts). */
+static int err_os_new(lua_State *L) {
+  laloop_push_oserror(L, -(int)luaL_checkinteger(L, 1),
+                      luaL_optstring(L, 2, NULL));
   return 1;
 }
 
@@ -89,7 +229,9 @@ void laloop_open_errors(lua_State *L, int mod) {
       {"is_runtime_error", err_is_runtime_error},
       {"is_value_error", err_is_value_error},
       {"is_task_group_error", err_is_task_group_error},
+      {"is_os_error", err_is_os_error},
       {"error", err_new},
+      {"_oserror", err_os_new},
       {NULL, NULL}};
   if (luaL_newmetatable(L, LALOOP_ERROR_MT)) {
     lua_pushcfunction(L, err_tostring);

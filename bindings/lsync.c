@@ -3,8 +3,6 @@
  * queues, which aloop/sync.lua builds on it. */
 #include "laloop.h"
 
-#define WAITQ_MT "aloop.WaitQueue"
-
 typedef struct lwaitq {
   al_waitq_t q;
   lstate *S;
@@ -17,7 +15,7 @@ static lwaitq *check_waitq(lua_State *L) {
     mt = lua_topointer(L, -1);
     lua_pop(L, 1);
   }
-  if (!w || mt != laloop_state(L)->mt_waitq)
+  if (!w || mt != laloop_state(L)->mt.waitq)
     luaL_typeerror(L, 1, "aloop wait queue");
   return w;
 }
@@ -31,34 +29,35 @@ static int wq_new(lua_State *L) {
   luaL_argcheck(L, permits >= 0, 2, "permits must not be negative");
   al_waitq_init(&w->q, mode, (long)permits);
   w->S = laloop_state(L);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, w->S->mt_waitq);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, w->S->mt.waitq);
   lua_setmetatable(L, -2);
   return 1;
 }
 
+/* A waiter cancelled after it was granted passes its grant on. */
+static int wq_forfeit(ltask *lt, void *q) {
+  al_waitq_resume(q, &lt->t, true);
+  return 0;
+}
+
 static int wq_wait_k(lua_State *L, int status, lua_KContext ctx) {
   lwaitq *w = (lwaitq *)ctx;
-  ltask *lt = w->S->cur;
-  (void)status;
-  if (lt->cancel_now) {
-    lt->cancel_now = 0;
-    al_waitq_forfeit(&w->q, &lt->t); /* pass on what it was handed */
-    return laloop_error(L, "CancelledError", lt->t.fut.cancel_msg);
+  if (status != LUA_OK) {
+    laloop_woken(L, status, ctx, wq_wait_k, wq_forfeit, &w->q);
+    al_waitq_resume(&w->q, &w->S->sched.cur->t, false);
   }
-  al_waitq_taken(&w->q, &lt->t);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-/* q:wait(): take a free permit at once, or wait in line for a grant. */
+/* q:wait([fname]): take a free permit at once, or wait in line for a grant;
+ * errors name the primitive's method, fname ("Lock:acquire"). */
 static int wq_wait(lua_State *L) {
   lwaitq *w = check_waitq(L);
   ltask *lt;
-  if (al_waitq_try(&w->q)) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lt = w->S->cur;
+  if (al_waitq_try(&w->q))
+    return wq_wait_k(L, LUA_OK, (lua_KContext)w);
+  lt = w->S->sched.cur;
   if (!lt || lt->co != L) { /* named as the caller knows it, at its line */
     luaL_where(L, 2);
     lua_pushfstring(L, "aloop.%s called outside a task",
@@ -68,7 +67,7 @@ static int wq_wait(lua_State *L) {
   }
   lt = laloop_current(L, luaL_optstring(L, 2, "wait"));
   al_waitq_park(&w->q, &lt->t);
-  return lua_yieldk(L, 0, (lua_KContext)w, wq_wait_k);
+  return laloop_park(L, (lua_KContext)w, wq_wait_k);
 }
 
 static int wq_try(lua_State *L) {
@@ -101,7 +100,7 @@ static int wq_waiting(lua_State *L) {
 static int wq_must_wait(lua_State *L) {
   lwaitq *w = check_waitq(L);
   lua_Integer avail = luaL_checkinteger(L, 2);
-  lua_pushboolean(L, w->q.waiters.head != NULL || avail <= w->q.pending);
+  lua_pushboolean(L, al_waitq_must_wait(&w->q, (long)avail));
   return 1;
 }
 
@@ -111,8 +110,9 @@ static int wq_pending(lua_State *L) {
 }
 
 static int wq_gc(lua_State *L) {
-  lwaitq *w = lua_touserdata(L, 1);
-  if (!w->S->closed)
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  lwaitq *w = laloop_gc_self(L, S->mt.waitq, "aloop wait queue");
+  if (w)
     al_waitq_destroy(&w->q);
   return 0;
 }
@@ -124,8 +124,8 @@ void laloop_open_sync(lua_State *L, int mod, int up) {
                                      {"must_wait", wq_must_wait},
                                      {NULL, NULL}};
   static const luaL_Reg metas[] = {{"__gc", wq_gc}, {NULL, NULL}};
-  ((lstate *)lua_touserdata(L, up))->mt_waitq =
-      laloop_new_class(L, up, WAITQ_MT, methods, metas);
+  ((lstate *)lua_touserdata(L, up))->mt.waitq =
+      laloop_new_class(L, up, LALOOP_WAITQ_MT, methods, metas);
   lua_pushvalue(L, up);
   lua_pushcclosure(L, wq_new, 1);
   lua_setfield(L, mod, "_WaitQueue");

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "al.h"
+#include "al_int.h"
 
 double al_time(void) {
   struct timespec ts;
@@ -13,9 +13,8 @@ double al_time(void) {
 }
 
 void al_handle_init(al_handle_t *h, al_handle_cb cb) {
-  h->next = NULL;
+  h->link.next = h->link.prev = NULL;
   h->cb = cb;
-  h->queued = false;
 }
 
 void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
@@ -24,11 +23,12 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   loop->ntimers = loop->timers_cap = 0;
   loop->timer_seq = 0;
   ev_init(&loop->heap_timer, al__timers_due);
-  loop->head = loop->tail = NULL;
+  al_list_init(&loop->ready);
   loop->nready = 0;
   loop->ntasks = 0;
   loop->last_poll = 0;
   loop->since_check = 0;
+  loop->cancel_walks = 0;
   loop->depth = 0;
   loop->stop = false;
   loop->stop_when_idle = false;
@@ -48,50 +48,29 @@ void al_loop_close(al_loop_t *loop) {
 }
 
 void al_loop_post(al_loop_t *loop, al_handle_t *h) {
-  if (h->queued)
+  if (al_link_linked(&h->link))
     return;
-  h->queued = true;
-  h->next = NULL;
-  if (loop->tail) {
-    loop->tail->next = h;
-  } else {
-    loop->head = h;
-    if (loop->on_ready)
-      loop->on_ready(loop);
-  }
-  loop->tail = h;
-  loop->nready++;
+  al_list_append(&loop->ready, &h->link);
+  if (loop->nready++ == 0 && loop->on_ready)
+    loop->on_ready(loop); /* last: a tail call, no frame on the fast path */
 }
 
 void al_loop_unpost(al_loop_t *loop, al_handle_t *h) {
-  al_handle_t **pp, *prev = NULL;
-  if (!h->queued)
-    return;
-  for (pp = &loop->head; *pp; prev = *pp, pp = &(*pp)->next) {
-    if (*pp == h) {
-      *pp = h->next;
-      if (loop->tail == h)
-        loop->tail = prev;
-      h->queued = false;
-      h->next = NULL;
-      loop->nready--;
-      return;
-    }
+  if (al_link_linked(&h->link)) {
+    al_list_remove(&h->link);
+    loop->nready--;
   }
 }
 
 /* Run the handles that were ready when the turn began. */
 static void run_ready(al_loop_t *loop) {
   size_t n = loop->nready;
-  loop->since_check += (unsigned)(n < 1024 ? n : 1024);
-  while (n-- > 0 && loop->head) {
-    al_handle_t *h = loop->head;
-    loop->head = h->next;
-    if (!loop->head)
-      loop->tail = NULL;
+  /* Only the count matters, and only up to AL_CHECK_EVERY. */
+  loop->since_check += (unsigned)(n < AL_CHECK_EVERY ? n : AL_CHECK_EVERY);
+  while (n-- > 0 && loop->nready > 0) {
+    al_handle_t *h = al_container_of(loop->ready.next, al_handle_t, link);
+    al_list_unlink(&h->link);
     loop->nready--;
-    h->queued = false;
-    h->next = NULL;
     h->cb(h);
   }
 }
@@ -129,6 +108,14 @@ int al_loop_step(al_loop_t *loop) {
 }
 
 void al_loop_stop(al_loop_t *loop) { loop->stop = true; }
+
+void al_loop_clear_stop(al_loop_t *loop) { loop->stop = false; }
+
+void al_loop_stop_when_idle(al_loop_t *loop, bool on) {
+  loop->stop_when_idle = on;
+}
+
+bool al_loop_running(const al_loop_t *loop) { return loop->depth > 0; }
 
 void al_loop_run_turn(al_loop_t *loop) {
   loop->depth++;

@@ -1,7 +1,8 @@
 /* task.c -- task records: the state of a coroutine the owner resumes, what it
  * waits on (a future, its embedded timer, or an owner's hook), and asyncio's
- * cancellation rules (cancel passes on to what is awaited; must_cancel). */
-#include "al.h"
+ * cancellation rules (cancel passes on to what is awaited; must_cancel).
+ * The invariant tying the fields together is stated in al.h. */
+#include "al_int.h"
 
 static void task_waiter_cb(al_waiter_t *w, al_future_t *f) {
   al_task_t *t = al_container_of(w, al_task_t, waiter);
@@ -10,20 +11,32 @@ static void task_waiter_cb(al_waiter_t *w, al_future_t *f) {
 }
 
 void al_scope_init(al_scope_t *s, al_scope_t *parent) {
-  s->head = s->tail = NULL;
+  al_list_init(&s->tasks);
   s->n = 0;
   s->parent = parent;
   s->stop_when_empty = false;
 }
 
-void al_scope_abandon(al_scope_t *s) {
-  al_task_t *t;
-  while ((t = s->head) != NULL) {
-    s->head = t->snext;
-    t->in_scope = false;
-    t->snext = t->sprev = NULL;
+al_task_t *al_scope_first(const al_scope_t *s) {
+  al_link_t *l = al_list_first(&s->tasks);
+  return l ? al_container_of(l, al_task_t, slink) : NULL;
+}
+
+void al_scope_cancel_all(al_scope_t *s) {
+  al_link_t *l;
+  /* Cancelling never finishes a task at once (its step does), so the list
+   * does not change under the walk. */
+  for (l = s->tasks.next; l != &s->tasks; l = l->next) {
+    al_task_t *t = al_container_of(l, al_task_t, slink);
+    if (t->ncancels == 0 && !t->must_cancel)
+      al_task_cancel(t, NULL);
   }
-  s->tail = NULL;
+}
+
+void al_scope_abandon(al_scope_t *s) {
+  al_link_t *l;
+  while ((l = al_list_first(&s->tasks)) != NULL)
+    al_list_remove(l);
   s->n = 0;
 }
 
@@ -36,29 +49,33 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   t->awaiting = NULL;
   t->unwait = NULL;
   t->ncancels = 0;
+  t->wake_status = 0;
   t->wait = AL_WAIT_NONE;
   t->must_cancel = false;
   t->started = false;
-  t->granted = false;
   t->cancel_woke = false;
   t->scope = scope;
-  t->snext = NULL;
-  t->sprev = scope ? scope->tail : NULL;
-  t->in_scope = scope != NULL;
+  t->slink.next = t->slink.prev = NULL;
   if (scope) {
-    if (scope->tail)
-      scope->tail->snext = t;
-    else
-      scope->head = t;
-    scope->tail = t;
+    al_list_append(&scope->tasks, &t->slink);
     scope->n++;
   }
   loop->ntasks++;
   al_loop_post(loop, &t->step);
 }
 
+/* The task is woken by a cancel before it could wait: asyncio would cancel
+ * the future it is about to wait on, which cannot be taken back. */
+static void wake_cancelled(al_task_t *t) {
+  t->must_cancel = false;
+  t->cancel_woke = true;
+  t->wake_status = AL_ECANCELED;
+  t->wait = AL_WAIT_NONE;
+  al_loop_post(t->fut.loop, &t->step);
+}
+
 void al_task_await(al_task_t *t, al_future_t *f) {
-  t->waiter.cb = task_waiter_cb; /* a wait queue may have set its own */
+  t->waiter.cb = task_waiter_cb; /* a hook's owner may have set its own */
   t->awaiting = f;
   t->wait = AL_WAIT_FUTURE;
   /* A cancel requested while the task ran applies to what it awaits next,
@@ -72,11 +89,9 @@ void al_task_await(al_task_t *t, al_future_t *f) {
 }
 
 void al_task_sleep(al_task_t *t, double delay) {
+  t->wake_status = 0;
   if (t->must_cancel && delay > 0) {
-    /* asyncio would cancel the sleep's future: it cannot be taken back */
-    t->must_cancel = false;
-    t->cancel_woke = true;
-    al_loop_post(t->fut.loop, &t->step);
+    wake_cancelled(t);
     return;
   }
   if (delay <= 0) {
@@ -87,21 +102,36 @@ void al_task_sleep(al_task_t *t, double delay) {
   al_timer_add(t->fut.loop, &t->timer, al_time() + delay);
 }
 
-void al_task_park(al_task_t *t, void (*unwait)(al_task_t *)) {
+void al_task_park(al_task_t *t, al_unwait_cb unwait) {
+  t->wake_status = 0;
   t->wait = AL_WAIT_HOOK;
   t->unwait = unwait;
   if (t->must_cancel) {
-    t->cancel_woke = true;
-    al_task_wake(t);
+    unwait(t);
+    t->unwait = NULL;
+    wake_cancelled(t);
   }
 }
 
-void al_task_wake(al_task_t *t) {
-  if (t->wait == AL_WAIT_HOOK) {
-    t->unwait = NULL;
-    }
+void al_task_wake(al_task_t *t, int status) {
+  t->unwait = NULL;
+  t->wake_status = status;
   t->wait = AL_WAIT_NONE;
   al_loop_post(t->fut.loop, &t->step);
+}
+
+void al_task_requeue(al_task_t *t, bool cancel) {
+  if (cancel)
+    t->must_cancel = true;
+  al_loop_post(t->fut.loop, &t->step);
+}
+
+bool al_task_start(al_task_t *t) {
+  if (t->must_cancel)
+    return false;
+  t->started = true;
+  al_task_resuming(t);
+  return true;
 }
 
 bool al_task_resuming(al_task_t *t) {
@@ -117,33 +147,42 @@ bool al_task_resuming(al_task_t *t) {
   return cancel;
 }
 
+/* Undo a timer or hook park of a task that is going away or cancelled. */
+static void undo_park(al_task_t *t) {
+  if (t->wait == AL_WAIT_TIMER) {
+    al_timer_remove(t->fut.loop, &t->timer);
+  } else if (t->wait == AL_WAIT_HOOK && t->unwait) {
+    al_unwait_cb unwait = t->unwait;
+    t->unwait = NULL;
+    unwait(t);
+  }
+}
+
 bool al_task_cancel(al_task_t *t, const char *msg) {
-  if (t->fut.state != AL_PENDING)
-    return false;
+  return al_future_cancel(&t->fut, msg);
+}
+
+al_future_t *al__task_cancel_one(al_task_t *t, const char *msg) {
   t->ncancels++;
   al_future_set_msg(&t->fut, msg);
-  if (t->awaiting && t->wait == AL_WAIT_FUTURE &&
-      al_future_cancel(t->awaiting, msg))
-    return true; /* it wakes us when it completes, cancelled or not */
+  if (t->wait == AL_WAIT_FUTURE && t->awaiting &&
+      t->awaiting->state == AL_PENDING)
+    return t->awaiting; /* it wakes us when it completes, cancelled or not */
   t->must_cancel = true;
-  switch (t->wait) {
-  case AL_WAIT_TIMER:
-    al_timer_remove(t->fut.loop, &t->timer);
-    t->wait = AL_WAIT_NONE;
-    t->cancel_woke = true;
-    al_loop_post(t->fut.loop, &t->step);
-    break;
-  case AL_WAIT_HOOK:
-    if (t->unwait)
-      t->unwait(t);
-    al_waiter_remove(&t->waiter); /* out of a wait queue's line at once */
-    t->cancel_woke = true;
-    al_task_wake(t);
-    break;
-  default:
-    break; /* running, queued, or woken already: it sees must_cancel */
+  if (t->wait == AL_WAIT_TIMER || t->wait == AL_WAIT_HOOK) {
+    undo_park(t);
+    wake_cancelled(t);
+    t->must_cancel = true; /* the resume sees it either way */
   }
-  return true;
+  return NULL;
+}
+
+void al__task_cancel_cycle(al_task_t *t) {
+  if (t->wait != AL_WAIT_FUTURE)
+    return; /* already woken: it raises the cancellation as it resumes */
+  al_waiter_remove(&t->waiter);
+  t->awaiting = NULL;
+  wake_cancelled(t);
 }
 
 unsigned al_task_uncancel(al_task_t *t) {
@@ -154,20 +193,11 @@ unsigned al_task_uncancel(al_task_t *t) {
 
 static void leave_scope(al_task_t *t) {
   al_scope_t *s = t->scope;
-  if (t->in_scope) {
-    if (t->sprev)
-      t->sprev->snext = t->snext;
-    else
-      s->head = t->snext;
-    if (t->snext)
-      t->snext->sprev = t->sprev;
-    else
-      s->tail = t->sprev;
+  if (al_link_linked(&t->slink)) {
+    al_list_remove(&t->slink);
     s->n--;
     if (s->n == 0 && s->stop_when_empty)
       al_loop_stop(t->fut.loop);
-    t->in_scope = false; /* t->scope stays: where it was created */
-    t->snext = t->sprev = NULL;
   }
 }
 
@@ -176,20 +206,17 @@ void al_task_finish(al_task_t *t, int state) {
   leave_scope(t);
   if (--t->fut.loop->ntasks == 0 && t->fut.loop->stop_when_idle)
     al_loop_stop(t->fut.loop);
-  if (t->step.queued)
-    al_loop_unpost(t->fut.loop, &t->step);
+  al_loop_unpost(t->fut.loop, &t->step);
   al_future_finish(&t->fut, state);
 }
 
 void al_task_destroy(al_task_t *t) {
   if (t->fut.state == AL_PENDING) {
-    if (t->wait == AL_WAIT_HOOK && t->unwait)
-      t->unwait(t);
+    undo_park(t);
     al_task_resuming(t);
     leave_scope(t);
     t->fut.loop->ntasks--;
-    if (t->step.queued)
-      al_loop_unpost(t->fut.loop, &t->step);
+    al_loop_unpost(t->fut.loop, &t->step);
   }
   al_future_destroy(&t->fut);
 }

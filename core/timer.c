@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "al.h"
+#include "al_int.h"
 
 void al_timer_init(al_timer_t *tm, al_handle_t *post) {
   tm->when = 0;
@@ -109,10 +109,10 @@ double al_loop_next_timer(const al_loop_t *loop) {
 void al__timers_due(struct ev_loop *ev, ev_timer *w, int revents) {
   (void)ev;
   (void)revents;
-  al_timers_fire(al_container_of(w, al_loop_t, heap_timer));
+  al_loop_fire_timers(al_container_of(w, al_loop_t, heap_timer));
 }
 
-void al_timers_fire(al_loop_t *loop) {
+void al_loop_fire_timers(al_loop_t *loop) {
   double now = al_time();
   size_t before = loop->ntimers;
   while (loop->ntimers > 0 && loop->timers[0]->when <= now) {

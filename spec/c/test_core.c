@@ -7,19 +7,8 @@
 #include <string.h>
 
 #include "../../core/al.h"
+#include "tap.h"
 
-static int failures, count;
-
-#define CHECK(cond, name)                                                     \
-  do {                                                                        \
-    count++;                                                                  \
-    if (cond) {                                                               \
-      printf("ok %d - %s\n", count, name);                                    \
-    } else {                                                                  \
-      printf("not ok %d - %s (%s:%d)\n", count, name, __FILE__, __LINE__);    \
-      failures++;                                                             \
-    }                                                                         \
-  } while (0)
 
 /* ---- handles ---- */
 
@@ -41,7 +30,7 @@ static void rec_cb(al_handle_t *h) {
 }
 
 static void test_handles(al_loop_t *loop) {
-  rec a = {{0}, 'a', NULL}, b = {{0}, 'b', NULL}, c = {{0}, 'c', NULL};
+  rec a = {.tag = 'a'}, b = {.tag = 'b'}, c = {.tag = 'c'};
   al_handle_init(&a.h, rec_cb);
   al_handle_init(&b.h, rec_cb);
   al_handle_init(&c.h, rec_cb);
@@ -79,7 +68,7 @@ static void wrec_cb(al_waiter_t *w, al_future_t *f) {
 
 static void test_waiters(al_loop_t *loop) {
   al_future_t f;
-  wrec x = {{0}, 'x'}, y = {{0}, 'y'}, z = {{0}, 'z'};
+  wrec x = {.tag = 'x'}, y = {.tag = 'y'}, z = {.tag = 'z'};
   al_future_init(&f, loop, AL_KIND_FUTURE);
   al_waiter_init(&x.w, wrec_cb);
   al_waiter_init(&y.w, wrec_cb);
@@ -93,7 +82,7 @@ static void test_waiters(al_loop_t *loop) {
   al_future_finish(&f, AL_DONE);
   CHECK(norder == 2 && memcmp(order, "xz", 2) == 0,
         "waiters are told in order; a removed one is not");
-  CHECK(f.waiters.head == NULL && x.w.owner == NULL, "told waiters are unlinked");
+  CHECK(al_wlist_empty(&f.waiters) && x.w.owner == NULL, "told waiters are unlinked");
   CHECK(!al_future_cancel(&f, "late"), "a done future cannot be cancelled");
   al_future_destroy(&f);
 }
@@ -188,10 +177,10 @@ static void test_cancel_passes_on(al_loop_t *loop) {
   CHECK(f.state == AL_CANCELLED, "it passed on to the future the inner awaits");
   CHECK(!outer.must_cancel && outer.fut.state == AL_PENDING,
         "the outer waits on: the inner decides");
-  CHECK(inner.step.queued && !outer.step.queued, "only the inner is woken");
+  CHECK(al_handle_queued(&inner.step) && !al_handle_queued(&outer.step), "only the inner is woken");
   al_task_resuming(&inner);
   al_task_finish(&inner, AL_DONE); /* the inner ignored it */
-  CHECK(outer.step.queued && !al_task_resuming(&outer),
+  CHECK(al_handle_queued(&outer.step) && !al_task_resuming(&outer),
         "an awaited task that ignores the cancel: the outer is not cancelled");
   al_task_finish(&outer, AL_DONE);
   CHECK(outer.ncancels == 1 && al_task_uncancel(&outer) == 0,
@@ -243,6 +232,108 @@ static void test_gather(al_loop_t *loop) {
   free(g);
 }
 
+/* ---- wait queues and hook parking ---- */
+
+static int unwaits;
+static al_wlist_t hook_line;
+
+static void hook_unwait(al_task_t *t) {
+  unwaits++;
+  al_waiter_remove(&t->waiter);
+}
+
+static void test_hook_park(al_loop_t *loop) {
+  al_task_t a, b;
+  al_scope_t scope;
+  al_scope_init(&scope, NULL);
+  al_wlist_init(&hook_line);
+  al_task_init(&a, loop, &scope, idle_step);
+  al_task_init(&b, loop, &scope, idle_step);
+  al_loop_step(loop);
+  al_wlist_append(&hook_line, &a.waiter);
+  al_task_park(&a, hook_unwait);
+  al_wlist_append(&hook_line, &b.waiter);
+  al_task_park(&b, hook_unwait);
+  CHECK(a.wait == AL_WAIT_HOOK && !al_handle_queued(&a.step),
+        "a parked task waits on its hook, not queued");
+  al_waiter_remove(&a.waiter);
+  al_task_wake(&a, 42);
+  CHECK(al_handle_queued(&a.step) && a.wake_status == 42 && unwaits == 0,
+        "its waker wakes it with a status; the cleanup does not run");
+  CHECK(!al_task_resuming(&a), "a woken task resumes without a cancel");
+  CHECK(al_task_cancel(&b, NULL) && unwaits == 1 && al_wlist_empty(&hook_line),
+        "cancelling a parked task runs its one cleanup, which unlinks it");
+  CHECK(al_handle_queued(&b.step) && b.wake_status == AL_ECANCELED &&
+            al_task_resuming(&b),
+        "the cancelled task is woken, and resumes to raise");
+  /* a cancel requested while it ran applies as it parks */
+  al_task_cancel(&a, NULL);
+  al_wlist_append(&hook_line, &a.waiter);
+  al_task_park(&a, hook_unwait);
+  CHECK(unwaits == 2 && al_wlist_empty(&hook_line) && al_handle_queued(&a.step),
+        "a pending cancel undoes a park at once");
+  al_task_resuming(&a);
+  /* destroyed while parked: the cleanup runs */
+  al_wlist_append(&hook_line, &b.waiter);
+  al_task_park(&b, hook_unwait);
+  al_task_destroy(&b);
+  CHECK(unwaits == 3 && al_wlist_empty(&hook_line) && scope.n == 1,
+        "a task destroyed while parked is unlinked by its cleanup");
+  al_task_finish(&a, AL_CANCELLED);
+  al_task_destroy(&a);
+}
+
+static void test_waitq(al_loop_t *loop) {
+  al_waitq_t q;
+  al_task_t t[3];
+  al_scope_t scope;
+  int i;
+  al_scope_init(&scope, NULL);
+  al_waitq_init(&q, AL_GRANT_KEEP, 1);
+  CHECK(al_waitq_try(&q) && !al_waitq_try(&q), "one permit, taken once");
+  for (i = 0; i < 3; i++)
+    al_task_init(&t[i], loop, &scope, idle_step);
+  al_loop_step(loop);
+  for (i = 0; i < 3; i++) {
+    al_task_resuming(&t[i]);
+    al_waitq_park(&q, &t[i]);
+  }
+  CHECK(al_waitq_count(&q) == 3 && al_waitq_must_wait(&q, 5),
+        "three wait in line; a newcomer must queue");
+  CHECK(al_waitq_grant(&q, 1) == 1 && t[0].wake_status == AL_WAKE_GRANTED &&
+            q.pending == 1,
+        "a grant wakes the first in line");
+  al_task_cancel(&t[0], NULL); /* granted, then cancelled before it ran */
+  CHECK(al_task_resuming(&t[0]) && al_waitq_resume(&q, &t[0], true) &&
+            t[1].wake_status == AL_WAKE_GRANTED && q.pending == 1,
+        "a cancelled grantee passes its grant on to the next");
+  al_task_cancel(&t[2], NULL);
+  CHECK(al_waitq_count(&q) == 0 && al_task_resuming(&t[2]) &&
+            !al_waitq_resume(&q, &t[2], true),
+        "a cancelled waiter leaves the line and has nothing to pass on");
+  al_task_resuming(&t[1]);
+  CHECK(al_waitq_resume(&q, &t[1], false) && q.pending == 0,
+        "a woken grantee takes its grant up");
+  al_waitq_grant(&q, (size_t)-1);
+  al_waitq_grant(&q, (size_t)-1);
+  CHECK(q.permits == __LONG_MAX__, "permits saturate instead of overflowing");
+  for (i = 0; i < 3; i++) {
+    al_task_finish(&t[i], AL_DONE);
+    al_task_destroy(&t[i]);
+  }
+  al_waitq_destroy(&q);
+}
+
+static void test_errors(void) {
+  CHECK(AL_ECONNREFUSED == -ECONNREFUSED &&
+            strcmp(al_err_name(AL_ECONNREFUSED), "ECONNREFUSED") == 0 &&
+            strcmp(al_strerror(AL_ECONNREFUSED), "connection refused") == 0,
+        "error codes are negated errno values, with names and messages");
+  CHECK(strcmp(al_err_name(-4000), "EUNKNOWN") == 0 &&
+            strcmp(al_strerror(AL_EOF), "end of file") == 0,
+        "unknown codes and AL_EOF have names too");
+}
+
 int main(void) {
   struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO);
   al_loop_t loop;
@@ -253,6 +344,9 @@ int main(void) {
   test_sleepers(&loop);
   test_cancel_passes_on(&loop);
   test_gather(&loop);
+  test_hook_park(&loop);
+  test_waitq(&loop);
+  test_errors();
   al_loop_close(&loop);
   ev_loop_destroy(ev);
   printf("1..%d\n", count);

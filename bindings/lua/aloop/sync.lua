@@ -2,9 +2,10 @@
 -- the C wait queue (aloop._WaitQueue): every waiter waits in FIFO order, and
 -- a permit, lock, slot or notification handed to a waiter cancelled at that
 -- moment passes on to the next (the wait queue sees to it).
-local aloop = ...
+local aloop, P = ...
 
-local WaitQueue, is_cancelled, current_task = aloop._WaitQueue, aloop.is_cancelled, aloop.current_task
+local WaitQueue, is_cancelled = aloop._WaitQueue, aloop.is_cancelled
+local argerror, typeerror, need_task = P.argerror, P.typeerror, P.need_task
 local setmetatable, error, type, pcall, select = setmetatable, error, type, pcall, select
 local mtype = math.type
 
@@ -12,15 +13,13 @@ local function raise(kind, msg, level)
   error(aloop.error(kind, msg), level and level + 1 or 3)
 end
 
-local function check_int(v, fname, argn, min, level)
-  level = level or 3
+-- An integer argument of at least min; errors blame the caller of the
+-- public function (level 2 from here).
+local function check_int(v, fname, argn, min)
   if mtype(v) ~= "integer" then
-    error(string.format("bad argument #%d to '%s' (integer expected, got %s)",
-      argn, fname, mtype(v) and "float" or type(v)), level)
+    argerror(argn, fname, "integer expected, got " .. (mtype(v) and "float" or type(v)), 2)
   end
-  if v < min then
-    error(string.format("bad argument #%d to '%s' (must be at least %d)", argn, fname, min), level)
-  end
+  if v < min then argerror(argn, fname, "must be at least " .. min, 2) end
   return v
 end
 
@@ -134,7 +133,8 @@ function Event:set()
   end
 end
 
-function Event:clear() self._flag = false end
+local function clear_event(self) self._flag = false end
+Event.clear = clear_event
 
 function Event:wait()
   if self._flag then return true end
@@ -156,7 +156,7 @@ function aloop.Condition(lock)
   if lock == nil then
     lock = aloop.Lock()
   elseif getmetatable(lock) ~= Lock then
-    error("bad argument #1 to 'Condition' (aloop.Lock expected, got " .. type(lock) .. ")", 2)
+    typeerror(lock, 1, "Condition", "aloop.Lock")
   end
   return setmetatable({ _lock = lock, _q = WaitQueue("pass") }, Condition)
 end
@@ -303,8 +303,8 @@ local function make_queue(cls, name, maxsize, store, fetch)
     if maxsize > 0 and n >= maxsize then raise("QueueFull", "queue is full") end
     store(item, n)
     n = n + 1
+    if unfinished == 0 then clear_event(finished) end
     unfinished = unfinished + 1
-    finished._flag = false -- Event:clear()
     getters:grant(1)
   end
   self.put_nowait = put_nowait
@@ -423,13 +423,13 @@ function aloop.PriorityQueue(maxsize, opts)
   local lt, key
   if opts ~= nil then
     if type(opts) ~= "table" then
-      error("bad argument #2 to 'PriorityQueue' (table expected, got " .. type(opts) .. ")", 2)
+      typeerror(opts, 2, "PriorityQueue", "table")
     end
     if opts.lt ~= nil and type(opts.lt) ~= "function" then
-      error("bad argument #2 to 'PriorityQueue' (lt must be a function)", 2)
+      argerror(2, "PriorityQueue", "lt must be a function")
     end
     if opts.key ~= nil and type(opts.key) ~= "function" then
-      error("bad argument #2 to 'PriorityQueue' (key must be a function)", 2)
+      argerror(2, "PriorityQueue", "key must be a function")
     end
     lt, key = opts.lt, opts.key
   end
@@ -486,8 +486,7 @@ aloop.QueueEmpty, aloop.QueueFull = "QueueEmpty", "QueueFull"
 local TaskGroup = class("aloop.TaskGroup")
 
 function aloop.TaskGroup()
-  local parent = current_task()
-  if not parent then error("aloop.TaskGroup called outside a task", 2) end
+  local parent = need_task("TaskGroup")
   return setmetatable({ _parent = parent, _tasks = {}, _ntasks = 0, _errors = {},
     _aborting = false, _exiting = false, _exited = false,
     _parent_cancel_requested = false, _done = nil, _seq = 0 }, TaskGroup)

@@ -1,52 +1,28 @@
 -- aloop/tasks.lua -- the combinators written on top of the C core: timeout
 -- scopes, wait_for, wait, shield and as_completed. Loaded once with the
 -- module table by luaopen_aloop.
-local aloop = ...
+local aloop, P = ...
 
-local Future, create_task, current_task = aloop.Future, aloop.create_task, aloop.current_task
+local Future, create_task = aloop.Future, aloop.create_task
 local is_cancelled = aloop.is_cancelled
 local loop = aloop.get_event_loop()
-local getmetatable, setmetatable, type, error, select, pcall =
-  getmetatable, setmetatable, type, error, select, pcall
+local setmetatable, type, error, pcall, pairs = setmetatable, type, error, pcall, pairs
+local getmetatable = getmetatable
+local is_future, callable, check_delay, need_task, typeerror, argerror =
+  P.is_future, P.callable, P.check_delay, P.need_task, P.typeerror, P.argerror
 
-getmetatable(loop).__index.create_task = function(_, fn, ...)
-  return create_task(fn, ...)
-end
-
-local function is_future(x)
-  local mt = type(x) == "userdata" and getmetatable(x)
-  return (mt and (mt.__name == "aloop.Task" or mt.__name == "aloop.Future")) or false
-end
 aloop.is_future = is_future
 
-local function callable(x)
-  if type(x) == "function" then return true end
-  local mt = getmetatable(x)
-  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
-end
-
--- A Task or Future as it is, a function run as a new task.
+-- A Task or Future as it is, a function run as a new task; errors blame
+-- the caller of the public function that asks (level 2 from here).
 local function ensure_future(x, fname, argn)
   if is_future(x) then return x end
   if callable(x) then return create_task(x) end
-  error(string.format("bad argument #%d to '%s' (Task, Future or function expected, got %s)",
-    argn, fname, type(x)), 3)
+  typeerror(x, argn, fname, "Task, Future or function", 2)
 end
-aloop.ensure_future = function(x) return ensure_future(x, "ensure_future", 1) end
-
-local function need_task(fname)
-  local t = current_task()
-  if not t then error("aloop." .. fname .. " called outside a task", 3) end
-  return t
-end
-
-local function check_delay(d, fname, argn, allow_nil)
-  if d == nil and allow_nil then return nil end
-  if type(d) ~= "number" or d ~= d then
-    error(string.format("bad argument #%d to '%s' (number expected, got %s)",
-      argn, fname, d ~= d and "nan" or (d == nil and "no value" or type(d))), 3)
-  end
-  return d
+aloop.ensure_future = function(x)
+  local f = ensure_future(x, "ensure_future", 1)
+  return f
 end
 
 ------------------------------------------------------------------------------
@@ -64,7 +40,7 @@ local function on_expire(self)
 end
 
 function Timeout:reschedule(delay)
-  check_delay(delay, "reschedule", 1, true)
+  check_delay(delay, 1, "reschedule", true)
   if self._state ~= "entered" then
     error("aloop.timeout: cannot reschedule a timeout that is " .. self._state, 2)
   end
@@ -95,7 +71,7 @@ function Timeout:__close(err)
 end
 
 function aloop.timeout(delay)
-  check_delay(delay, "timeout", 1, true)
+  check_delay(delay, 1, "timeout", true)
   local task = need_task("timeout")
   local self = setmetatable({ _task = task, _state = "entered",
     _cancelling = task:cancelling() }, Timeout)
@@ -104,7 +80,7 @@ function aloop.timeout(delay)
 end
 
 function aloop.timeout_at(when)
-  check_delay(when, "timeout_at", 1, true)
+  check_delay(when, 1, "timeout_at", true)
   return aloop.timeout(when and when - aloop.time())
 end
 
@@ -113,8 +89,10 @@ end
 -- is cancelled and waited for before TimeoutError is raised.
 
 function aloop.wait_for(aw, delay)
-  check_delay(delay, "wait_for", 2, true)
-  if not (is_future(aw) or callable(aw)) then ensure_future(aw, "wait_for", 1) end
+  check_delay(delay, 2, "wait_for", true)
+  if not (is_future(aw) or callable(aw)) then
+    typeerror(aw, 1, "wait_for", "Task, Future or function")
+  end
   need_task("wait_for")
   local fut = ensure_future(aw, "wait_for", 1)
   if delay == nil then return fut:await() end
@@ -136,6 +114,9 @@ end
 -- shield(aw): a future that follows aw, whose cancellation does not reach aw.
 
 function aloop.shield(aw)
+  if not (is_future(aw) or callable(aw)) then
+    typeerror(aw, 1, "shield", "Task, Future or function")
+  end
   local inner = ensure_future(aw, "shield", 1)
   if inner:done() then return inner end
   local outer = Future()
@@ -168,30 +149,26 @@ aloop.ALL_COMPLETED = "ALL_COMPLETED"
 
 local function check_list(fs, fname)
   if type(fs) ~= "table" or getmetatable(fs) ~= nil then
-    error(string.format("bad argument #1 to '%s' (array of Tasks or Futures expected, got %s)",
-      fname, type(fs)), 3)
+    typeerror(fs, 1, fname, "array of Tasks or Futures", 2)
   end
   for i = 1, #fs do
     if not is_future(fs[i]) then
-      error(string.format("bad argument #1 to '%s' (item %d: Task or Future expected, got %s)",
-        fname, i, type(fs[i])), 3)
+      argerror(1, fname, "item " .. i .. ": Task or Future expected, got " .. type(fs[i]), 2)
     end
   end
 end
 
 function aloop.wait(fs, opts)
   check_list(fs, "wait")
-  if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #2 to 'wait' (table expected, got " .. type(opts) .. ")", 2)
-  end
+  if opts ~= nil and type(opts) ~= "table" then typeerror(opts, 2, "wait", "table") end
   opts = opts or {}
   local return_when = opts.return_when or "ALL_COMPLETED"
   if not return_whens[return_when] then
-    error("bad argument #2 to 'wait' (return_when must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED)", 2)
+    argerror(2, "wait", "return_when must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED")
   end
-  local timeout = check_delay(opts.timeout, "wait", 2, true)
+  local timeout = check_delay(opts.timeout, 2, "wait", true)
   need_task("wait")
-  if #fs == 0 then error("bad argument #1 to 'wait' (the set of futures is empty)", 2) end
+  if #fs == 0 then argerror(1, "wait", "the set of futures is empty") end
 
   local function satisfied()
     local ndone = 0
@@ -241,7 +218,8 @@ end
 
 function aloop.as_completed(fs, opts)
   check_list(fs, "as_completed")
-  local timeout = check_delay(opts and opts.timeout, "as_completed", 2, true)
+  if opts ~= nil and type(opts) ~= "table" then typeerror(opts, 2, "as_completed", "table") end
+  local timeout = check_delay(opts and opts.timeout, 2, "as_completed", true)
   local queue, head, tail, remaining, waiter = {}, 1, 0, 0, nil
   local seen = {}
   for i = 1, #fs do

@@ -1,0 +1,574 @@
+/* lfuture.c -- futures as Lua values: the outcome of a done future (its
+ * results or its error), aloop.Future, the methods every Task and Future
+ * shares, done callbacks, gather, and the report of an error that nobody
+ * retrieved. */
+#include <string.h>
+
+#include "laloop.h"
+
+static void push_error_value(lua_State *L, int idx, al_future_t *f);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+al_future_t *laloop_tofuture(lua_State *L, int idx) {
+  lstate *S = laloop_state(L);
+  void *p = lua_touserdata(L, idx);
+  const void *mt = p ? laloop_class_of(L, idx) : NULL;
+  if (mt && (mt == S->mt.task || mt == S->mt.future || mt == S->mt.gather ||
+             mt == S->mt.future_gc))
+    return p;
+  return NULL;
+}
+
+static al_future_t *check_future(lua_State *L, int idx) {
+  al_future_t *f = laloop_tofuture(L, idx);
+  if (!f)
+    luaL_typeerror(L, idx, "aloop Task or Future");
+  return f;
+}
+
+const char *laloop_state_name(const al_future_t *f) {
+  switch (f->state) {
+  case AL_PENDING:
+    return "pending";
+  case AL_DONE:
+    return "finished";
+  case AL_FAILED:
+    return "failed";
+  default:
+    return "cancelled";
+  }
+}
+
+/* Push the results of a done future (only the first, padded with nil, when
+ * first_only); returns how many. */
+static int push_results(lua_State *L, int idx, al_future_t *f,
+                        int first_only) {
+  switch (f->kind) {
+  case AL_KIND_TASK: {
+    ltask *lt = (ltask *)f;
+    int i, n = first_only ? 1 : lt->nres;
+    luaL_checkstack(L, n, "too many results");
+    for (i = 1; i <= n; i++) {
+      if (i <= lt->nres) {
+        lua_pushvalue(lt->co, i);
+        lua_xmove(lt->co, L, 1);
+      } else {
+        lua_pushnil(L);
+      }
+    }
+    return n;
+  }
+  case AL_KIND_FUTURE: {
+    lfuture *lf = (lfuture *)f;
+    lua_getiuservalue(L, idx, 1);
+    if (lf->nres == 1)
+      return 1;
+    if (first_only) {
+      if (lf->nres == 0) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+      } else {
+        lua_rawgeti(L, -1, 1);
+        lua_remove(L, -2);
+      }
+      return 1;
+    } else {
+      int i, t = lua_gettop(L);
+      luaL_checkstack(L, lf->nres, "too many results");
+      for (i = 1; i <= lf->nres; i++)
+        lua_rawgeti(L, t, i);
+      lua_remove(L, t);
+      return lf->nres;
+    }
+  }
+  default: { /* gather: one array of the first result of each child */
+    al_gather_t *g = (al_gather_t *)f;
+    if (lua_getiuservalue(L, idx, 2) == LUA_TTABLE)
+      return 1;
+    lua_pop(L, 1);
+    {
+      size_t i;
+      int res, children;
+      idx = lua_absindex(L, idx);
+      lua_getiuservalue(L, idx, 1);
+      children = lua_gettop(L);
+      lua_createtable(L, (int)g->n, 1);
+      res = lua_gettop(L);
+      for (i = 1; i <= g->n; i++) {
+        al_future_t *c;
+        lua_rawgeti(L, children, (lua_Integer)i);
+        c = lua_touserdata(L, -1);
+        if (c->state == AL_DONE)
+          push_results(L, -1, c, 1);
+        else
+          push_error_value(L, -1, c);
+        lua_rawseti(L, res, (lua_Integer)i);
+        lua_pop(L, 1);
+      }
+      lua_pushinteger(L, (lua_Integer)g->n);
+      lua_setfield(L, res, "n");
+      lua_pushvalue(L, res);
+      lua_setiuservalue(L, idx, 2);
+      lua_remove(L, children);
+      return 1;
+    }
+  }
+  }
+}
+
+/* Push the error a failed or cancelled future raises. */
+static void push_error_value(lua_State *L, int idx, al_future_t *f) {
+  idx = lua_absindex(L, idx);
+  if (f->kind == AL_KIND_TASK) {
+    ltask *lt = (ltask *)f;
+    if (lt->has_error) {
+      lua_pushvalue(lt->co, 1);
+      lua_xmove(lt->co, L, 1);
+      return;
+    }
+  } else if (f->kind == AL_KIND_FUTURE && f->state == AL_FAILED) {
+    lua_getiuservalue(L, idx, 1);
+    return;
+  } else if (f->kind == AL_KIND_GATHER && f->state == AL_FAILED) {
+    al_gather_t *g = (al_gather_t *)f;
+    size_t i;
+    lua_getiuservalue(L, idx, 1);
+    for (i = 1; i <= g->n; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i);
+      if (lua_touserdata(L, -1) == (void *)g->failed) {
+        push_error_value(L, -1, g->failed);
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+        return;
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  {
+    /* A plain future cancelled by a task's cancel(msg) passed on to it may
+     * not keep the message: the task awaiting it has it. */
+    const char *msg = f->cancel_msg;
+    lstate *S = LALOOP_S(f);
+    if (!msg && f->kind == AL_KIND_FUTURE && S->sched.cur)
+      msg = S->sched.cur->t.fut.cancel_msg;
+    laloop_push_error(L, "CancelledError", msg);
+  }
+}
+
+int laloop_push_outcome(lua_State *L, int idx, int first_only) {
+  al_future_t *f = lua_touserdata(L, idx);
+  if (f->state == AL_PENDING)
+    return laloop_error(L, "InvalidStateError", "result is not set");
+  f->flags |= AL_F_RETRIEVED;
+  if (f->state == AL_DONE)
+    return push_results(L, idx, f, first_only);
+  push_error_value(L, idx, f);
+  return lua_error(L);
+}
+
+static int f_done(lua_State *L) {
+  lua_pushboolean(L, check_future(L, 1)->state != AL_PENDING);
+  return 1;
+}
+
+static int f_cancelled(lua_State *L) {
+  lua_pushboolean(L, check_future(L, 1)->state == AL_CANCELLED);
+  return 1;
+}
+
+static int f_result(lua_State *L) {
+  check_future(L, 1);
+  lua_settop(L, 1);
+  return laloop_push_outcome(L, 1, 0);
+}
+
+static int f_exception(lua_State *L) {
+  al_future_t *f = check_future(L, 1);
+  if (f->state == AL_PENDING)
+    return laloop_error(L, "InvalidStateError", "exception is not set");
+  f->flags |= AL_F_RETRIEVED;
+  if (f->state == AL_DONE)
+    return 0;
+  push_error_value(L, 1, f);
+  if (f->state == AL_CANCELLED) /* as asyncio: asking a cancelled one raises */
+    return lua_error(L);
+  return 1;
+}
+
+void laloop_report_if_unretrieved(lua_State *L, int idx, al_future_t *f,
+                                  const char *what) {
+  if (f->state != AL_FAILED || (f->flags & (AL_F_RETRIEVED | AL_F_REPORTED)))
+    return;
+  f->flags |= AL_F_REPORTED;
+  idx = lua_absindex(L, idx);
+  push_error_value(L, idx, f);
+  if (f->kind == AL_KIND_TASK) {
+    laloop_push_traceback(L, idx);
+    if (laloop_push_extras(L, LALOOP_S(f), idx, 0)) { /* debug mode: its birth */
+      lua_getfield(L, -1, "created");
+      lua_remove(L, -2);
+      if (lua_isstring(L, -1) && lua_isstring(L, -2)) {
+        lua_pushliteral(L, "\n");
+        lua_insert(L, -2);
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+      }
+    } else {
+      lua_pop(L, 1);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  laloop_report(L, LALOOP_S(f), what, lua_gettop(L) - 1, lua_gettop(L));
+  lua_pop(L, 2);
+}
+
+void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id) {
+  int set;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  lua_getfield(L, -1, "failed");
+  set = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, set)) {
+    ltask *lt = lua_touserdata(L, -2);
+    lua_pop(L, 1);
+    if (run_id == NULL || (void *)lt->t.scope == run_id) {
+      laloop_report_if_unretrieved(L, -1, &lt->t.fut,
+                            "Task exception was never retrieved");
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, set);
+    }
+  }
+  lua_pop(L, 2);
+}
+
+/* ---- Futures ------------------------------------------------------------ */
+
+static int l_future(lua_State *L) {
+  lstate *S = laloop_state(L);
+  lfuture *lf = lua_newuserdatauv(L, sizeof *lf, 1);
+  al_future_init(&lf->f, &S->loop, AL_KIND_FUTURE);
+  lf->nres = 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.future);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+static lfuture *check_plain_future(lua_State *L, int idx) {
+  lstate *S = laloop_state(L);
+  void *p = lua_touserdata(L, idx);
+  const void *mt = p ? laloop_class_of(L, idx) : NULL;
+  if (!mt || (mt != S->mt.future && mt != S->mt.future_gc))
+    luaL_typeerror(L, idx, "aloop Future");
+  return p;
+}
+
+/* Futures are made without a finaliser, which would cost a fifth of a task
+ * switch; one that comes to own something (an error to report if nobody
+ * retrieves it, a cancel message) gets the finalising metatable. */
+static void needs_finaliser(lua_State *L, int idx, lfuture *lf) {
+  lstate *S = LALOOP_S(lf);
+  if (lf->f.flags & AL_F_KEEP_MSG)
+    return;
+  idx = lua_absindex(L, idx);
+  lf->f.flags |= AL_F_KEEP_MSG;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.future_gc);
+  lua_setmetatable(L, idx);
+}
+
+static void ensure_pending(lua_State *L, al_future_t *f) {
+  if (f->state != AL_PENDING)
+    laloop_error(L, "InvalidStateError",
+                 lua_pushfstring(L, "future is already %s", laloop_state_name(f)));
+}
+
+static int fu_set_result(lua_State *L) {
+  lfuture *lf = check_plain_future(L, 1);
+  int n = lua_gettop(L) - 1;
+  ensure_pending(L, &lf->f);
+  if (n == 1) {
+    lua_setiuservalue(L, 1, 1);
+  } else {
+    int i;
+    lua_createtable(L, n, 0);
+    for (i = 1; i <= n; i++) {
+      lua_pushvalue(L, i + 1);
+      lua_rawseti(L, -2, i);
+    }
+    lua_setiuservalue(L, 1, 1);
+  }
+  lf->nres = n;
+  al_future_finish(&lf->f, AL_DONE);
+  return 0;
+}
+
+static int fu_set_exception(lua_State *L) {
+  lfuture *lf = check_plain_future(L, 1);
+  luaL_argexpected(L, !lua_isnoneornil(L, 2), 2, "error value");
+  ensure_pending(L, &lf->f);
+  lua_settop(L, 2);
+  needs_finaliser(L, 1, lf);
+  lua_setiuservalue(L, 1, 1);
+  al_future_finish(&lf->f, AL_FAILED);
+  return 0;
+}
+
+static int fu_cancel(lua_State *L) {
+  lfuture *lf = check_plain_future(L, 1);
+  const char *msg = luaL_optstring(L, 2, NULL);
+  if (msg && lf->f.state == AL_PENDING)
+    needs_finaliser(L, 1, lf);
+  lua_pushboolean(L, al_future_cancel(&lf->f, msg));
+  return 1;
+}
+
+static int fu_await(lua_State *L) {
+  check_plain_future(L, 1);
+  lua_settop(L, 1);
+  return laloop_await(L, 1);
+}
+
+static int fu_tostring(lua_State *L) {
+  lfuture *lf = check_plain_future(L, 1);
+  lua_pushfstring(L, "<Future %s>", laloop_state_name(&lf->f));
+  return 1;
+}
+
+static int fu_gc(lua_State *L) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  lfuture *lf = laloop_gc_self(L, S->mt.future_gc, "aloop Future");
+  if (!lf)
+    return 0;
+  laloop_report_if_unretrieved(L, 1, &lf->f, "Future exception was never retrieved");
+  al_future_destroy(&lf->f);
+  return 0;
+}
+
+/* ---- done callbacks ----------------------------------------------------- */
+
+/* A done callback: fn(future) is queued like call_soon when the future
+ * completes, in the order callbacks were added. User values: 1 fn, 2 the
+ * future. */
+typedef struct ldonecb {
+  al_handle_t h;
+  al_waiter_t w;
+  lstate *S;
+  int ref;
+} ldonecb;
+
+static void donecb_run(al_handle_t *h) {
+  ldonecb *cb = al_container_of(h, ldonecb, h);
+  laloop_run_callback(cb->S, &cb->ref, 0, "Exception in done callback");
+}
+
+static void donecb_waiter(al_waiter_t *w, al_future_t *f) {
+  ldonecb *cb = al_container_of(w, ldonecb, w);
+  al_loop_post(f->loop, &cb->h);
+}
+
+static int donecb_gc(lua_State *L) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  ldonecb *cb = laloop_gc_self(L, S->mt.donecb, "aloop done callback");
+  if (cb) {
+    al_waiter_remove(&cb->w);
+    al_loop_unpost(&cb->S->loop, &cb->h);
+  }
+  return 0;
+}
+
+static int f_add_done_callback(lua_State *L) {
+  al_future_t *f = check_future(L, 1);
+  lstate *S = laloop_state(L);
+  ldonecb *cb;
+  luaL_argexpected(L, laloop_is_callable(L, 2), 2, "function");
+  lua_settop(L, 2);
+  cb = lua_newuserdatauv(L, sizeof *cb, 2);
+  al_handle_init(&cb->h, donecb_run);
+  al_waiter_init(&cb->w, donecb_waiter);
+  cb->S = S;
+  cb->ref = LUA_NOREF;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.donecb);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 3, 1);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, 3, 2);
+  cb->ref = laloop_anchor(L, S, 3);
+  if (f->state == AL_PENDING)
+    al_future_add_waiter(f, &cb->w);
+  else
+    al_loop_post(&S->loop, &cb->h);
+  return 0;
+}
+
+static int f_remove_done_callback(lua_State *L) {
+  al_future_t *f = check_future(L, 1);
+  lstate *S = laloop_state(L);
+  al_waiter_t *w, *next;
+  int removed = 0;
+  luaL_checkany(L, 2);
+  for (w = al_wlist_first(&f->waiters); w; w = next) {
+    next = w->link.next == &f->waiters.head
+               ? NULL
+               : al_container_of(w->link.next, al_waiter_t, link);
+    if (w->cb == donecb_waiter) {
+      ldonecb *cb = al_container_of(w, ldonecb, w);
+      laloop_push_anchored(L, S, cb->ref);
+      lua_getiuservalue(L, -1, 1);
+      if (lua_rawequal(L, -1, 2)) {
+        al_waiter_remove(w);
+        laloop_unanchor(L, S, cb->ref);
+        cb->ref = LUA_NOREF;
+        removed++;
+      }
+      lua_pop(L, 2);
+    }
+  }
+  lua_pushinteger(L, removed);
+  return 1;
+}
+
+/* ---- gather ------------------------------------------------------------- */
+
+static int gather_gc(lua_State *L) {
+  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
+  al_gather_t *g = laloop_gc_self(L, S->mt.gather, "aloop gather");
+  if (g)
+    al_gather_destroy(g);
+  return 0;
+}
+
+/* gather(a, b, ... [, opts]) or gather(list [, opts]) */
+static int l_gather(lua_State *L) {
+  lstate *S = laloop_state(L);
+  int top = lua_gettop(L), list = 0, opts = 0, gi, ci;
+  lua_Integer n, i;
+  al_gather_t *g;
+  int rex = 0;
+  laloop_current(L, "gather");
+  if (top >= 1 && lua_type(L, 1) == LUA_TTABLE && !lua_getmetatable(L, 1)) {
+    list = 1;
+    n = luaL_len(L, 1);
+    if (top >= 2) {
+      luaL_checktype(L, 2, LUA_TTABLE);
+      opts = 2;
+    }
+  } else {
+    n = top;
+    if (top >= 1 && lua_type(L, top) == LUA_TTABLE &&
+        !lua_getmetatable(L, top)) {
+      opts = top;
+      n = top - 1;
+    }
+  }
+  if (opts) {
+    lua_getfield(L, opts, "return_exceptions");
+    rex = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  g = lua_newuserdatauv(L, al_gather_size((size_t)n), 2);
+  al_gather_init(g, &S->loop, (size_t)n, rex);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.gather);
+  lua_setmetatable(L, -2);
+  gi = lua_gettop(L);
+  lua_createtable(L, (int)n, 0);
+  ci = gi + 1;
+  lua_pushvalue(L, ci);
+  lua_setiuservalue(L, gi, 1);
+  for (i = 1; i <= n; i++) {
+    al_future_t *child;
+    int item;
+    if (list)
+      lua_rawgeti(L, 1, i);
+    else
+      lua_pushvalue(L, (int)i);
+    item = lua_gettop(L);
+    child = laloop_tofuture(L, item);
+    if (!child) {
+      if (!laloop_is_callable(L, item)) {
+        if (list)
+          return luaL_argerror(
+              L, 1,
+              lua_pushfstring(L, "item %d: Task, Future or function expected, "
+                                 "got %s",
+                              (int)i, luaL_typename(L, item)));
+        return luaL_typeerror(L, (int)i, "Task, Future or function");
+      }
+      laloop_new_task(L, S, NULL, item, 0);
+      child = lua_touserdata(L, -1);
+      lua_replace(L, item);
+    }
+    lua_rawseti(L, ci, i);
+    al_gather_add(g, (size_t)(i - 1), child);
+  }
+  lua_settop(L, gi);
+  return laloop_await(L, gi);
+}
+
+/* ---- registration ------------------------------------------------------- */
+
+void laloop_open_futures(lua_State *L, int mod, int up) {
+  /* what every Task and Future answers */
+  static const luaL_Reg shared[] = {
+      {"done", f_done},
+      {"cancelled", f_cancelled},
+      {"result", f_result},
+      {"exception", f_exception},
+      {"add_done_callback", f_add_done_callback},
+      {"remove_done_callback", f_remove_done_callback},
+      {NULL, NULL}};
+  static const luaL_Reg future_methods[] = {
+      {"await", fu_await},
+      {"set_result", fu_set_result},
+      {"set_exception", fu_set_exception},
+      {"cancel", fu_cancel},
+      {NULL, NULL}};
+  static const luaL_Reg future_metas[] = {{"__tostring", fu_tostring},
+                                          {NULL, NULL}};
+  static const luaL_Reg gather_metas[] = {{"__gc", gather_gc}, {NULL, NULL}};
+  static const luaL_Reg donecb_metas[] = {{"__gc", donecb_gc}, {NULL, NULL}};
+  static const luaL_Reg none[] = {{NULL, NULL}};
+  static const luaL_Reg fns[] = {
+      {"Future", l_future}, {"gather", l_gather}, {NULL, NULL}};
+  lstate *S = lua_touserdata(L, up);
+  S->mt.future =
+      laloop_new_class(L, up, LALOOP_FUTURE_MT, future_methods, future_metas);
+  S->mt.gather = laloop_new_class(L, up, LALOOP_GATHER_MT, none, gather_metas);
+  S->mt.donecb =
+      laloop_new_class(L, up, LALOOP_DONECB_MT, none, donecb_metas);
+  /* the shared methods, into the Task's and the Future's method tables */
+  luaL_getmetatable(L, LALOOP_TASK_MT);
+  lua_getfield(L, -1, "__index");
+  lua_pushvalue(L, up);
+  luaL_setfuncs(L, shared, 1);
+  lua_pop(L, 2);
+  luaL_getmetatable(L, LALOOP_FUTURE_MT);
+  lua_getfield(L, -1, "__index");
+  lua_pushvalue(L, up);
+  luaL_setfuncs(L, shared, 1);
+  lua_pop(L, 1);
+  /* the finalising Future: the same methods, plus __gc */
+  lua_createtable(L, 0, 4);
+  lua_getfield(L, -2, "__index");
+  lua_setfield(L, -2, "__index");
+  lua_getfield(L, -2, "__tostring");
+  lua_setfield(L, -2, "__tostring");
+  lua_getfield(L, -2, "__metatable");
+  lua_setfield(L, -2, "__metatable");
+  lua_pushliteral(L, LALOOP_FUTURE_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pushvalue(L, up);
+  lua_pushcclosure(L, fu_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  S->mt.future_gc = lua_topointer(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, S->mt.future_gc);
+  lua_pop(L, 1);
+  lua_pushvalue(L, mod);
+  lua_pushvalue(L, up);
+  luaL_setfuncs(L, fns, 1);
+  lua_pop(L, 1);
+}

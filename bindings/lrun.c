@@ -1,0 +1,268 @@
+/* lrun.c -- aloop.run and who drives the scheduler: a top-level run drives
+ * the loop until its main task is done, then cancels what is left under it
+ * and runs its cleanup; called from a task, it runs a function as a child
+ * task instead. Also Ctrl-C for top-level runs, and the process-wide table
+ * of signal owners (libev lets one loop only watch a given signal). */
+#include <pthread.h>
+#include <signal.h>
+
+#include "laloop.h"
+
+/* ---- driving ------------------------------------------------------------ */
+
+void laloop_drive_begin(lstate *S, lua_State *L, al_scope_t *scope,
+                        ldrive *saved) {
+  saved->scope = S->sched.scope;
+  saved->driver = S->sched.driver;
+  S->sched.driving++;
+  if (scope)
+    S->sched.scope = scope;
+  else if (!S->sched.scope)
+    S->sched.scope = &S->embed.root;
+  S->sched.driver = L;
+}
+
+void laloop_drive_end(lstate *S, const ldrive *saved) {
+  S->sched.scope = saved->scope;
+  S->sched.driver = saved->driver;
+  S->sched.driving--;
+}
+
+/* ---- signal owners ------------------------------------------------------ */
+
+/* Starting a signal watcher for a signal another loop watches aborts inside
+ * libev, and states may live in several threads: the owners are kept here,
+ * under a lock, and a second claim is refused with a message. */
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static const lstate *sig_owner[LALOOP_NSIG];
+static unsigned sig_claims[LALOOP_NSIG]; /* the owner's watchers of it */
+
+int laloop_signal_claim(lua_State *L, lstate *S, int signo) {
+  const lstate *owner;
+  if (signo <= 0 || signo >= LALOOP_NSIG) {
+    lua_pushfstring(L, "signal %d is out of range", signo);
+    return -1;
+  }
+  pthread_mutex_lock(&sig_lock);
+  owner = sig_owner[signo];
+  if (!owner || owner == S) {
+    sig_owner[signo] = S;
+    sig_claims[signo]++;
+  }
+  pthread_mutex_unlock(&sig_lock);
+  if (owner && owner != S) {
+    lua_pushfstring(L,
+                    "signal %d is already watched by another aloop loop in "
+                    "this process (a signal can have one owner)",
+                    signo);
+    return -1;
+  }
+  return 0;
+}
+
+void laloop_signal_release(lstate *S, int signo) {
+  if (signo <= 0 || signo >= LALOOP_NSIG)
+    return;
+  pthread_mutex_lock(&sig_lock);
+  if (sig_owner[signo] == S && --sig_claims[signo] == 0)
+    sig_owner[signo] = NULL;
+  pthread_mutex_unlock(&sig_lock);
+}
+
+/* ---- Ctrl-C --------------------------------------------------------------- */
+
+static void sigint_run(al_handle_t *h) {
+  lstate *S = al_container_of(h, lstate, sigint.h);
+  if (laloop_signal_handled(S, SIGINT))
+    return; /* the script's on_signal handlers have Ctrl-C */
+  S->sigint.interrupted = 1;
+  if (S->sigint.target)
+    al_task_cancel(&S->sigint.target->t, NULL);
+}
+
+static void sigint_cb(struct ev_loop *ev, ev_signal *w, int revents) {
+  lstate *S = al_container_of(w, lstate, sigint.w);
+  (void)ev;
+  (void)revents;
+  if (S->sigint.interrupted && !laloop_signal_handled(S, SIGINT)) {
+    /* a second Ctrl-C: the cleanup is stuck */
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+  }
+  al_loop_post(&S->loop, &S->sigint.h);
+}
+
+static void start_sigint(lua_State *L, lstate *S) {
+  if (!S->sigint.handle || ev_is_active(&S->sigint.w))
+    return;
+  if (laloop_signal_claim(L, S, SIGINT) != 0) {
+    lua_pop(L, 1); /* another loop has Ctrl-C: this run goes without */
+    return;
+  }
+  ev_signal_start(S->loop.ev, &S->sigint.w);
+  ev_unref(S->loop.ev); /* Ctrl-C alone must not keep the loop alive */
+}
+
+void laloop_stop_sigint(lstate *S) {
+  if (ev_is_active(&S->sigint.w)) {
+    ev_ref(S->loop.ev);
+    ev_signal_stop(S->loop.ev, &S->sigint.w);
+    laloop_signal_release(S, SIGINT);
+  }
+}
+
+/* ---- run ---------------------------------------------------------------- */
+
+/* The record of one aloop.run: the scope its tasks are created in. */
+typedef struct lrun {
+  al_scope_t scope;
+  int cancelled;   /* the calling task was cancelled meanwhile */
+  al_waiter_t w;   /* top level: told when the main task is done ... */
+  al_handle_t h;   /* ... and queues this, which stops the loop's step */
+  al_loop_t *loop;
+} lrun;
+
+/* As asyncio's run_until_complete: the main task's completion queues a
+ * callback that stops the loop after its turn, so what the main task just
+ * queued still takes its first step, and nothing blocks in a poll after. */
+static void run_stop_cb(al_handle_t *h) {
+  lrun *run = al_container_of(h, lrun, h);
+  al_loop_stop(run->loop);
+}
+
+static void run_main_done(al_waiter_t *w, al_future_t *f) {
+  lrun *run = al_container_of(w, lrun, w);
+  (void)f;
+  al_loop_post(run->loop, &run->h);
+}
+
+static int run_toplevel(lua_State *L, lstate *S) {
+  int nargs = lua_gettop(L) - 1, main_idx, stuck = 0, interrupted;
+  lrun *run;
+  ldrive saved;
+  ltask *main;
+  run = lua_newuserdatauv(L, sizeof *run, 0);
+  al_scope_init(&run->scope, NULL);
+  run->cancelled = 0;
+  run->loop = &S->loop;
+  al_waiter_init(&run->w, run_main_done);
+  al_handle_init(&run->h, run_stop_cb);
+  laloop_drive_begin(S, L, &run->scope, &saved);
+  main = laloop_new_task(L, S, &run->scope, 1, nargs);
+  main_idx = lua_gettop(L);
+  al_future_add_waiter(&main->t.fut, &run->w);
+  S->sigint.interrupted = 0;
+  S->sigint.target = main;
+  start_sigint(L, S);
+  while (main->t.fut.state == AL_PENDING) {
+    if (al_loop_step(&S->loop) == AL_STEP_STUCK) {
+      stuck = 1;
+      break;
+    }
+  }
+  S->sigint.target = NULL;
+  /* Cancel what is left and let its cleanup run; the step in which the
+   * last of it finishes returns without polling. */
+  run->scope.stop_when_empty = true;
+  for (;;) {
+    al_scope_cancel_all(&run->scope);
+    if (run->scope.n == 0 || al_loop_step(&S->loop) == AL_STEP_STUCK)
+      break;
+  }
+  laloop_stop_sigint(S);
+  interrupted = S->sigint.interrupted;
+  S->sigint.interrupted = 0;
+  al_waiter_remove(&run->w);
+  al_loop_unpost(&S->loop, &run->h);
+  al_loop_clear_stop(&S->loop);
+  main->t.fut.flags |= AL_F_RETRIEVED; /* run raises it */
+  laloop_report_unretrieved(L, S, &run->scope);
+  laloop_drive_end(S, &saved);
+  al_scope_abandon(&run->scope); /* tasks that can never finish: forget */
+  if (interrupted)
+    return laloop_error(L, "KeyboardInterrupt", NULL);
+  if (stuck) /* main was cancelled for it, and its cleanup has run */
+    return luaL_error(L, "aloop.run: the main task waits for something that "
+                         "can never happen (no task is ready, nothing is "
+                         "being waited on)");
+  return laloop_push_outcome(L, main_idx, 0);
+}
+
+/* A cancel of the task that called a nested run is passed on to the run's
+ * main task; the run takes it over and raises it once its tasks are done. */
+static int run_takes_cancel(ltask *lt, void *run) {
+  (void)lt;
+  ((lrun *)run)->cancelled = 1;
+  return 1;
+}
+
+/* aloop.run inside a task: stack is fn, args..., run, main. */
+static int run_nested_k(lua_State *L, int status, lua_KContext ctx) {
+  int base = (int)ctx;
+  ltask *cur = laloop_state(L)->sched.cur;
+  lrun *run = lua_touserdata(L, base + 1);
+  ltask *main = lua_touserdata(L, base + 2);
+  laloop_woken(L, status, ctx, run_nested_k, run_takes_cancel, run);
+  if (main->t.fut.state == AL_PENDING) {
+    al_task_await(&cur->t, &main->t.fut);
+    return laloop_park(L, ctx, run_nested_k);
+  }
+  al_scope_cancel_all(&run->scope);
+  if (run->scope.n > 0) {
+    al_task_await(&cur->t, &al_scope_first(&run->scope)->fut);
+    return laloop_park(L, ctx, run_nested_k);
+  }
+  main->t.fut.flags |= AL_F_RETRIEVED; /* run raises it */
+  laloop_report_unretrieved(L, LALOOP_S(cur), &run->scope);
+  if (run->cancelled && main->t.fut.state != AL_CANCELLED)
+    return laloop_raise_cancelled(L, cur);
+  return laloop_push_outcome(L, base + 2, 0);
+}
+
+static int run_nested(lua_State *L, lstate *S, ltask *cur) {
+  int base = lua_gettop(L);
+  lrun *run = lua_newuserdatauv(L, sizeof *run, 0);
+  al_scope_init(&run->scope, cur->t.scope);
+  run->cancelled = 0;
+  laloop_new_task(L, S, &run->scope, 1, base - 1);
+  return run_nested_k(L, LUA_OK, (lua_KContext)base);
+}
+
+static int l_run(lua_State *L) {
+  lstate *S = laloop_state(L);
+  S->sched.naming_script = 0;
+  luaL_checkany(L, 1);
+  luaL_argexpected(L, laloop_is_callable(L, 1), 1, "function");
+  if (S->sched.cur && S->sched.cur->co == L)
+    return run_nested(L, S, laloop_current(L, "run"));
+  if (LALOOP_BUSY(S))
+    return luaL_error(L, "aloop.run cannot be called while the loop is "
+                         "running (call it from a task, or use create_task)");
+  if (S->embed.shut)
+    return luaL_error(L, "aloop.run: aloop was shut down");
+  return run_toplevel(L, S);
+}
+
+/* _run_script(chunk, ...): aloop.run for the command's script, whose task
+ * is named "main" and takes no number, so that the tasks a script creates
+ * are numbered as under lua5.4. */
+static int l_run_script(lua_State *L) {
+  lstate *S = laloop_state(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (LALOOP_BUSY(S))
+    return luaL_error(L, "aloop._run_script: the loop is running");
+  S->sched.naming_script = 1;
+  return run_toplevel(L, S);
+}
+
+void laloop_open_run(lua_State *L, int mod, int up) {
+  static const luaL_Reg fns[] = {
+      {"run", l_run}, {"_run_script", l_run_script}, {NULL, NULL}};
+  lstate *S = lua_touserdata(L, up);
+  ev_signal_init(&S->sigint.w, sigint_cb, SIGINT);
+  al_handle_init(&S->sigint.h, sigint_run);
+  lua_pushvalue(L, mod);
+  lua_pushvalue(L, up);
+  luaL_setfuncs(L, fns, 1);
+  lua_pop(L, 1);
+}

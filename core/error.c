@@ -1,0 +1,33 @@
+/* error.c -- names and messages of the core's error codes (AL_ERRNO_MAP in
+ * al.h): negated errno values, as libuv's, plus AL_EOF. */
+#include <string.h>
+
+#include "al.h"
+
+const char *al_err_name(int err) {
+  switch (err) {
+#define AL__ERRNO_NAME(name, msg)                                             \
+  case AL_##name:                                                             \
+    return #name;
+    AL_ERRNO_MAP(AL__ERRNO_NAME)
+#undef AL__ERRNO_NAME
+  case AL_EOF:
+    return "EOF";
+  default:
+    return "EUNKNOWN";
+  }
+}
+
+const char *al_strerror(int err) {
+  switch (err) {
+#define AL__ERRNO_MSG(name, msg)                                              \
+  case AL_##name:                                                             \
+    return msg;
+    AL_ERRNO_MAP(AL__ERRNO_MSG)
+#undef AL__ERRNO_MSG
+  case AL_EOF:
+    return "end of file";
+  default:
+    return "unknown error";
+  }
+}
