@@ -14,7 +14,17 @@ LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 EV_LIBS    := -lev
 WERROR     ?= -Werror
 WARN       := -std=c11 -Wall -Wextra $(WERROR) -pedantic -D_POSIX_C_SOURCE=200809L
-CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
+# Stricter warnings (much of Lua's own set) that the sources are clean under,
+# with gcc and clang alike.
+WARN_MORE  := -Wshadow -Wmissing-prototypes -Wmissing-declarations -Wstrict-prototypes \
+              -Wold-style-definition -Wundef -Wwrite-strings -Wredundant-decls \
+              -Wnested-externs -Wpointer-arith -Wdouble-promotion -Wformat=2 -Wvla -Wconversion
+# -MMD -MP: each object gets a .d file listing the headers it includes;
+# objects also depend on this Makefile, so a change of flags rebuilds them.
+DEPFLAGS   := -MMD -MP
+# core/ never includes Lua: its objects are built without Lua's headers.
+CORE_CFLAGS = $(WARN) $(WARN_MORE) $(OPT) -fPIC $(DEPFLAGS) $(XCFLAGS)
+CFLAGS_ALL  = $(CORE_CFLAGS) $(LUA_CFLAGS)
 
 CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c core/error.c
 BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lloop.c bindings/lsync.c bindings/lsignal.c bindings/lembed.c
@@ -22,28 +32,37 @@ LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 
+# The last line is for the I/O layer to come (c-ares, OpenSSL, libcurl) and
+# what its specs and benchmarks will run against.
 DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
-        luarocks man-db
+        luarocks man-db coreutils cppcheck clang-format lua-check clang-tidy \
+        libc-ares-dev libssl-dev libcurl4-openssl-dev openssl nginx-light lua-cjson wrk tmux python3-aiohttp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all test bench asan valgrind clang clean deps demo install uninstall lint format
+.PHONY: all test test-fast bench asan asan-build tsan valgrind clang clean deps demo \
+        install uninstall rock lint format format-check
 
-all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core \
-     $(BUILD)/test_states $(BUILD)/host_poll $(BUILD)/host_libev
+HOSTS := $(BUILD)/host_poll $(BUILD)/host_libev
+all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/libaloop.so \
+     $(BUILD)/test_core $(BUILD)/test_states $(HOSTS)
 
 # The example hosts (bindings/examples), driven by spec/16-embed_spec.lua.
-$(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a bindings/aloop.h
+$(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a Makefile
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
 
-# Several Lua states in one process (driven by spec/17-states_spec.lua).
-$(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a bindings/aloop.h spec/c/tap.h
+# Several Lua states in one process (driven by spec/07-core_spec.lua).
+$(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a Makefile
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm -lpthread $(XLDFLAGS)
 
-# The core tested from C alone (driven by spec/07-core_spec.lua).
-$(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h spec/c/tap.h
-	$(CC) $(CFLAGS_ALL) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(XLDFLAGS)
+# The core tested from C alone (driven by spec/07-core_spec.lua): no Lua.
+$(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) Makefile
+	$(CC) $(CORE_CFLAGS) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(XLDFLAGS)
 
-$(BUILD)/%.o: %.c $(HDRS)
+$(BUILD)/core/%.o: core/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -51,7 +70,7 @@ $(BUILD)/gen/lparts.c: bindings/embed.lua $(LUA_PARTS)
 	@mkdir -p $(dir $@)
 	$(LUA) bindings/embed.lua $@ $(LUA_PARTS)
 
-$(BUILD)/gen/lparts.o: $(BUILD)/gen/lparts.c bindings/laloop.h
+$(BUILD)/gen/lparts.o: $(BUILD)/gen/lparts.c Makefile
 	$(CC) $(CFLAGS_ALL) -Ibindings -c $< -o $@
 
 $(BUILD)/libaloop.a: $(LIB_OBJ)
@@ -59,26 +78,69 @@ $(BUILD)/libaloop.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/aloop.so: $(LIB_OBJ)
-	$(CC) $(OPT) $(XCFLAGS) -shared -o $@ $^ $(EV_LIBS) $(XLDFLAGS)
+	$(CC) $(OPT) $(XCFLAGS) -shared -o $@ $^ $(EV_LIBS) -lm $(XLDFLAGS)
 
 $(BUILD)/aloop: $(BUILD)/bindings/main.o $(BUILD)/libaloop.a
 	$(CC) $(OPT) $(XCFLAGS) -o $@ $^ $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
 
 # The specs. ALOOP_BIN/ALOOP_CPATH say which build they test.
+SPEC_ENV = ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD)
 test: all
-	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD) \
-	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
+	$(SPEC_ENV) $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+# The specs but those tagged #slow (tutorial scripts that sleep in real
+# time, make install and luarocks make): seconds, not a minute.
+test-fast: all
+	$(SPEC_ENV) $(LUA) $(BUSTED) --exclude-tags=slow $(BUSTED_ARGS)
 
 # The same specs on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
-ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-asan:
+# asan-build builds the command, module, C test and hosts in build/asan;
+# asan runs the specs on them. busted's lua5.4 loads the module with the
+# sanitizer runtimes preloaded, and without leak detection: it exits
+# without closing its Lua state, so all of Lua would look leaked. The
+# programs the specs start (the command, lua5.4 on a script, test_core, the
+# hosts) close their state, and look for leaks: ALOOP_ASAN_OPTIONS, which
+# spec/helper.lua passes to them as ASAN_OPTIONS.
+ASAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_OPTS    := abort_on_error=1
+ASAN_PRELOAD  = $$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)
+asan-build:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
 	  build/asan/aloop build/asan/aloop.so build/asan/test_core build/asan/test_states \
 	  build/asan/host_poll build/asan/host_libev
-	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+
+asan: asan-build
+	LD_PRELOAD="$(ASAN_PRELOAD)" \
+	  ASAN_OPTIONS=detect_leaks=0:$(ASAN_OPTS) ALOOP_ASAN_OPTIONS=detect_leaks=1:$(ASAN_OPTS) \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ALOOP_BIN=build/asan/aloop ALOOP_CPATH='build/asan/?.so' ALOOP_TEST_CORE=build/asan/test_core ALOOP_HOSTS=build/asan \
 	  $(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+# ThreadSanitizer: the command, module and C tests built with
+# -fsanitize=thread in build/tsan; then test_core, test_states (Lua states
+# in two threads), the command on two tutorial scripts that finish at once,
+# and a few specs with libtsan preloaded into lua5.4 for the module.
+# Without function entry/exit instrumentation (gcc's param): each yield from
+# an instrumented C function is a longjmp through the uninstrumented liblua
+# that TSan's shadow stack never unwinds, so after ~65 000 yields it
+# overflows (a plain C function calling lua_yield shows it). Races are still
+# found, reported with shorter stacks. Under TSan a coroutine costs ~1 ms,
+# so the specs with 10 000 tasks (03, 09) are left out; --ignore-lua keeps
+# busted from re-running itself through .busted's `lua`, which fails there.
+TSAN_FLAGS   := -fsanitize=thread -fno-omit-frame-pointer --param=tsan-instrument-func-entry-exit=0
+TSAN_OPTIONS := halt_on_error=1:exitcode=66
+TSAN_SCRIPTS := scripts/03_gather_exception.lua scripts/08_get_loop.lua
+TSAN_SPECS   := spec/01-task_spec.lua spec/02-cancel_spec.lua spec/08-sync_spec.lua \
+                spec/11-taskgroup_spec.lua
+tsan:
+	$(MAKE) BUILD=build/tsan OPT='-O1 -g' XCFLAGS='$(TSAN_FLAGS)' XLDFLAGS='$(TSAN_FLAGS)' \
+	  build/tsan/aloop build/tsan/aloop.so build/tsan/test_core build/tsan/test_states
+	TSAN_OPTIONS=$(TSAN_OPTIONS) build/tsan/test_core
+	TSAN_OPTIONS=$(TSAN_OPTIONS) build/tsan/test_states
+	for s in $(TSAN_SCRIPTS); do TSAN_OPTIONS=$(TSAN_OPTIONS) build/tsan/aloop $$s || exit 1; done
+	LD_PRELOAD="$$($(CC) -print-file-name=libtsan.so)" TSAN_OPTIONS=$(TSAN_OPTIONS) \
+	  ALOOP_BIN=build/tsan/aloop ALOOP_CPATH='build/tsan/?.so' \
+	  $(LUA) $(BUSTED) --ignore-lua $(TSAN_SPECS)
 
 # The specs under valgrind: the busted process, and every command it starts.
 valgrind: all
@@ -106,12 +168,23 @@ demo: all
 	$(BUILD)/aloop scripts/10_say_after.lua
 	$(BUILD)/aloop scripts/05_cancel.lua
 
+# Static checks: cppcheck over the C, luacheck over the Lua (.luacheckrc),
+# and how far the C is from .clang-format (counted, not failed on: the
+# sources predate it).
+LUA_LINT  := bindings/lua bindings/embed.lua scripts spec bench
+C_FORMAT  := $(CORE_SRC) $(BIND_SRC) bindings/main.c $(HDRS)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -I core -I bindings core bindings
+	luacheck --quiet --no-color $(LUA_LINT)
+	@$(MAKE) --no-print-directory format-check
+
+format-check:
+	@n=$$(clang-format --dry-run $(C_FORMAT) 2>&1 | grep -c 'warning:'); \
+	  echo "clang-format: $$n places in core/ and bindings/ differ from .clang-format (make format rewrites them)"
 
 format:
-	clang-format -i core/*.c core/*.h bindings/*.c bindings/*.h
+	clang-format -i $(C_FORMAT)
 
 clean:
 	rm -rf build
@@ -139,18 +212,32 @@ PC_REQUIRES := $(shell pkg-config --exists lua5.4 2>/dev/null && echo lua5.4)
 PC_CFLAGS   := $(if $(PC_REQUIRES),,$(LUA_CFLAGS))
 PC_LIBS     := $(if $(PC_REQUIRES),,$(LUA_LIBS))
 
-.PHONY: rock install uninstall
-
-all: $(BUILD)/libaloop.so
-
 # The shared library: the same objects as libaloop.a. Like a Lua C module it
 # leaves the Lua API to the host's Lua (never a second copy of Lua).
 $(BUILD)/libaloop.so: $(LIB_OBJ)
 	$(CC) $(OPT) $(XCFLAGS) -shared -Wl,-soname,libaloop.so.$(ALOOP_SOMAJ) \
 	  -o $@ $^ $(EV_LIBS) -lm $(XLDFLAGS)
 
-# What the rockspec builds (with BUILD=build/rock) and installs.
-rock: $(BUILD)/aloop $(BUILD)/aloop.so
+# What the rockspec builds (with BUILD=build/rock) and installs: the module,
+# which leaves the Lua API to the interpreter that loads it, and the
+# command, linked with LuaRocks' Lua, not the system's: the rockspec passes
+# ROCK_LUA_DIR (LuaRocks' LUA_DIR), where the library is looked for under
+# the names LuaRocks itself tries; statically when it can, exporting Lua's
+# API for the C modules the command loads, as lua5.4 does.
+ifdef ROCK_LUA_DIR
+ROCK_LUA_LIB := $(firstword $(wildcard $(foreach d, \
+  lib/$(shell $(CC) -print-multiarch 2>/dev/null) lib64 lib, \
+  $(foreach n,lua5.4 lua54 lua-5.4 lua-54 lua,$(ROCK_LUA_DIR)/$(d)/lib$(n).a)) \
+  $(foreach d, \
+  lib/$(shell $(CC) -print-multiarch 2>/dev/null) lib64 lib, \
+  $(foreach n,lua5.4 lua54 lua-5.4 lua-54 lua,$(ROCK_LUA_DIR)/$(d)/lib$(n).so))))
+LUA_LIBS := -Wl,-E $(ROCK_LUA_LIB) -ldl
+endif
+rock: $(BUILD)/aloop.so
+	@if [ -n '$(ROCK_LUA_DIR)' ] && [ -z '$(ROCK_LUA_LIB)' ]; then \
+	  echo "aloop: no Lua library under $(ROCK_LUA_DIR) (LuaRocks' LUA_DIR) for the aloop command" >&2; \
+	  exit 1; fi
+	$(MAKE) $(BUILD)/aloop
 
 install: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/libaloop.so
 	$(INSTALL) -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LUA_CMODDIR)' '$(DESTDIR)$(INCLUDEDIR)' \
@@ -184,3 +271,7 @@ uninstall:
 ALOOP_LDCONFIG = if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && \
 	  grep -qsx '$(LIBDIR)' /etc/ld.so.conf /etc/ld.so.conf.d/*.conf; then ldconfig; fi
 # ---- end install ----
+
+# The headers each object and program was built with (from -MMD).
+-include $(LIB_OBJ:.o=.d) $(BUILD)/bindings/main.d $(BUILD)/test_core.d $(BUILD)/test_states.d \
+  $(HOSTS:=.d)

@@ -1,15 +1,19 @@
 -- aloop-scm-1.rockspec -- the LuaRocks package of aloop: the module (require
 -- "aloop", one C library with its Lua parts compiled in) and the aloop
--- command. Built by the Makefile's `rock` target into build/rock/.
+-- command. Built by the Makefile's `rock` target into build/rock/; nothing
+-- in it links the system's Lua: the module leaves the Lua API to the
+-- interpreter that loads it, and the command links the Lua LuaRocks was
+-- configured with (the library under its LUA_DIR).
 --   from a checkout:  luarocks --lua-version 5.4 make rockspec/aloop-scm-1.rockspec
+--   tests:            luarocks --lua-version 5.4 test rockspec/aloop-scm-1.rockspec
 rockspec_format = "3.0"
 package = "aloop"
 version = "scm-1"
 
+-- The repository aloop is developed in, until it has a public one: `luarocks
+-- make` in a checkout does not fetch it; `luarocks build` clones it.
 source = {
-  -- Placeholder until the repository is published; `luarocks make` in a
-  -- checkout does not fetch it.
-  url = "git+https://example.invalid/aloop.git",
+  url = "git+file:///work/main",
 }
 
 description = {
@@ -23,6 +27,8 @@ Barrier, Queue, TaskGroup). Also installs the `aloop` command, which runs a
 script as the main task.
 ]],
   labels = { "async", "asyncio", "coroutines", "event-loop", "libev" },
+  homepage = "file:///work/main/README.md",
+  license = "MIT",
 }
 
 dependencies = {
@@ -44,6 +50,8 @@ build = {
     CC = "$(CC)",
     LUA = "$(LUA)",
     LUA_CFLAGS = "-I$(LUA_INCDIR)",
+    -- The command links LuaRocks' Lua, found there (the Makefile's rock).
+    ROCK_LUA_DIR = "$(LUA_DIR)",
     XCFLAGS = "$(CFLAGS) -I$(LIBEV_INCDIR)",
     EV_LIBS = "-L$(LIBEV_LIBDIR) -lev",
   },
@@ -54,4 +62,11 @@ build = {
     lib = { aloop = "build/rock/aloop.so" },
     bin = { aloop = "build/rock/aloop" },
   },
+}
+
+-- The specs, with busted, on what `luarocks make` built in build/rock; not
+-- those that need the C test programs of `make all`, nor the slow ones.
+test = {
+  type = "busted",
+  flags = { "-Xhelper", "build=build/rock", "--exclude-tags=slow,make_all" },
 }

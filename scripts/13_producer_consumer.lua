@@ -21,7 +21,7 @@ end
 
 local function consumer(name, queue, seconds_per_item)
   local handled = 0
-  local ok, err = pcall(function()
+  local _, err = pcall(function()
     while true do
       local item = queue:get() -- waits while the queue is empty
       print(("consumer %s: got item %d"):format(name, item))

@@ -12,16 +12,7 @@ local function line() return debug.getinfo(2, "l").currentline end
 
 -- Collect what the loop reports while fn runs (fn may itself call aloop.run);
 -- a full GC runs before the handler is removed.
-local function collect_reports(fn)
-  local loop = aloop.get_event_loop()
-  local reports = {}
-  loop:set_exception_handler(function(ctx) reports[#reports + 1] = ctx end)
-  local ok, err = pcall(fn)
-  collectgarbage(); collectgarbage()
-  loop:set_exception_handler(nil)
-  if not ok then error(err, 0) end
-  return reports
-end
+local collect_reports = H.reports_of
 
 local function messages(reports)
   local out = {}
@@ -505,26 +496,25 @@ describe("regressions found by the docs review", function()
 
   it("a loop callback's error is reported with the traceback of where it was raised", H.async(function()
     local loop = aloop.get_running_loop()
-    local got
-    loop:set_exception_handler(function(ctx) got = ctx end)
-    loop:call_soon(function()
-      error("callback broke") -- RAISED HERE
-    end)
-    aloop.sleep(0.01)
-    loop:set_exception_handler(nil)
+    local got = H.reports_of(function()
+      loop:call_soon(function()
+        error("callback broke") -- RAISED HERE
+      end)
+      aloop.sleep(0.01)
+    end)[1]
     assert.equal("Exception in callback", got.message)
     assert.matches("callback broke", tostring(got.exception), 1, true)
-    local line
+    local raised_at
     local n = 0
     for l in io.lines("spec/05-errors_spec.lua") do
       n = n + 1
-      if l:find("-- RAISED HERE", 1, true) and not l:find("find", 1, true) then line = n end
+      if l:find("-- RAISED HERE", 1, true) and not l:find("find", 1, true) then raised_at = n end
     end
-    assert.matches("05%-errors_spec%.lua:" .. line .. ":", got.traceback)
+    assert.matches("05%-errors_spec%.lua:" .. raised_at .. ":", got.traceback)
   end))
 
   it("aloop.run with a callable table passes exactly the arguments given", function()
-    local obj = setmetatable({}, { __call = function(self, ...) return select("#", ...), ... end })
+    local obj = setmetatable({}, { __call = function(_, ...) return select("#", ...), ... end })
     local n, a, b = aloop.run(obj, "x", "y")
     assert.equal(2, n)
     assert.equal("x", a)

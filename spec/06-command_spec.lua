@@ -33,19 +33,11 @@ local function count(haystack, needle)
   end
 end
 
--- The command line that runs the command under test with these arguments.
-local function command(args)
-  local parts = {}
-  if H.wrap then parts[#parts + 1] = H.wrap end
-  parts[#parts + 1] = H.bin
-  for _, a in ipairs(args) do parts[#parts + 1] = H.quote(a) end
-  return table.concat(parts, " ")
-end
-
 -- Run a fixture in the background, wait until it printed "started" (at most
 -- ~5 s), send SIGINT ~0.3 s later, and wait for it. Returns the fixture's
 -- stdout, stderr, exit status (as the shell's `wait` reports it) and the
--- seconds from the signal to the exit.
+-- seconds from the signal to the exit. Like every H.sh command line, it is
+-- stopped if it takes longer than 20 s in all.
 -- A non-interactive sh starts background commands with SIGINT ignored; a
 -- terminal's Ctrl-C reaches a program whose SIGINT is at its default, so
 -- restore that when env(1) can (GNU coreutils >= 8.31).
@@ -55,7 +47,7 @@ local DEFAULT_INT = select(3, H.sh("env --default-signal=INT true")) == 0
 local function interrupt(name)
   local out, err = os.tmpname(), os.tmpname()
   local line = table.concat({
-    DEFAULT_INT .. command({ fixture(name) }) .. " >" .. out .. " 2>" .. err .. " & pid=$!",
+    DEFAULT_INT .. H.aloop_command({ fixture(name) }) .. " >" .. out .. " 2>" .. err .. " & pid=$!",
     "i=0",
     "while ! grep -q started " .. out .. " && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done",
     "sleep 0.3",
@@ -66,13 +58,13 @@ local function interrupt(name)
     "e=$(date +%s.%N)",
     [[echo "exit:$rc $s $e"]],
   }, "; ")
-  local status = H.sh(line)
+  local status, sherr = H.sh(line, nil, 20)
   local function slurp(p)
     local f = assert(io.open(p)); local s = f:read("a"); f:close(); os.remove(p); return s
   end
   local stdout, stderr = slurp(out), slurp(err)
   local rc, s, e = status:match("exit:(%d+) ([%d.]+) ([%d.]+)")
-  assert(rc, "could not run the interrupt line: " .. status)
+  assert(rc, "could not run the interrupt line: " .. status .. sherr)
   return stdout, stderr, tonumber(rc), tonumber(e) - tonumber(s)
 end
 

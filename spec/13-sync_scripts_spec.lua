@@ -1,8 +1,9 @@
 -- spec/13-sync_scripts_spec.lua: the scripts that show the synchronisation
 -- primitives print exactly the expected lines, exit 0, write nothing to
 -- stderr and take the time that shows the primitive at work. Each script is
--- run two ways: by the `aloop` command (H.aloop) and by plain lua5.4 with
--- `require "aloop"` finding the module under test (H.lua); see spec/helper.lua.
+-- run two ways: by the `aloop` command and by plain lua5.4 with
+-- `require "aloop"` finding the module under test (H.script_specs in
+-- spec/helper.lua). Tagged #slow: they sleep in real time.
 --
 --   scripts/07_semaphore_fetch.lua  Semaphore(3) over five simulated 0.5 s
 --     fetches: prints what /work/shared/tutorials/07_semaphore_fetch.py
@@ -14,54 +15,17 @@
 --
 -- Run from the repository root: lua5.4 /usr/bin/busted spec/13-sync_scripts_spec.lua
 
--- Under a wrapper (ALOOP_WRAP=valgrind ...) a script starts and ends slower:
--- its total time gets this much more room. The timestamped check of 07 is
--- relative to the first line, so it needs none.
-local SLACK = H.wrap and 2.0 or 0
-
-local function split_lines(s)
-  local lines = {}
-  for line in (s .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-  if lines[#lines] == "" then lines[#lines] = nil end -- the final newline
-  return lines
-end
-
-local MODES = {
-  { name = "aloop", run = function(script) return H.aloop({ script }) end,
-    -- the command line, for the timestamped run below
-    cmd = function(script)
-      return (H.wrap and (H.wrap .. " ") or "") .. H.quote(H.bin) .. " " .. H.quote(script)
-    end },
-  { name = "lua5.4", run = function(script) return H.lua({ script }) end,
-    cmd = function(script)
-      return "env LUA_CPATH=" .. H.quote(H.cpath .. ";;") .. " "
-        .. (H.wrap and (H.wrap .. " ") or "") .. "lua5.4 " .. H.quote(script)
-    end },
-}
-
--- Each script is run once per mode; the tests read the cached result.
-local cache = {}
-local function result(mode, script)
-  local key = mode.name .. " " .. script
-  if not cache[key] then
-    local out, err, code, elapsed = mode.run(script)
-    cache[key] = { out = out, lines = split_lines(out), err = err, code = code,
-                   elapsed = elapsed }
-  end
-  return cache[key]
-end
-
 -- Runs the script with its stdout line-buffered (stdbuf) and stamps each line
 -- with the wall time it came out; returns { {t = seconds, line = text}, ... },
 -- the times relative to the first line.
 local function stamped(mode, script)
   local cmdline = table.concat({
-    "timeout 30 stdbuf -oL " .. mode.cmd(script),
+    "stdbuf -oL " .. mode.command({ script }),
     [[while IFS= read -r l; do printf '%s %s\n' "$(date +%s.%N)" "$l"; done]],
   }, " | ")
-  local out = H.sh(cmdline)
+  local out = H.sh(cmdline, nil, 30)
   local rows, t0 = {}, nil
-  for _, l in ipairs(split_lines(out)) do
+  for _, l in ipairs(H.split_lines(out)) do
     local t, text = l:match("^(%d+%.%d+) (.*)$")
     t = tonumber(t)
     t0 = t0 or t
@@ -111,52 +75,25 @@ local CASES = {
     time = { 1.15, 2.0 }, timing = "joins when the last item is done (1.2 s)" },
 }
 
-describe("sync scripts", function()
-  for _, mode in ipairs(MODES) do
-    describe("under " .. mode.name, function()
-      for _, case in ipairs(CASES) do
-        local name = case.script:match("([^/]+)%.lua$")
-
-        it(("%s prints the expected lines and exits 0 under %s"):format(name, mode.name), function()
-          local r = result(mode, case.script)
-          assert.are.same(case.lines, r.lines, "stdout of " .. name .. ", stderr:\n" .. r.err)
-          assert.are.equal(0, r.code, "exit status; stderr:\n" .. r.err)
-        end)
-
-        it(("%s writes nothing to stderr under %s"):format(name, mode.name), function()
-          local r = result(mode, case.script)
-          assert.are.equal("", r.err)
-        end)
-
-        it(("%s %s under %s"):format(name, case.timing, mode.name), function()
-          local r = result(mode, case.script)
-          assert.are.equal(0, r.code, "exit status; stderr:\n" .. r.err)
-          local lo, hi = case.time[1], case.time[2] + SLACK
-          assert.is_true(r.elapsed >= lo and r.elapsed < hi,
-            ("%s took %.3f s, expected %.2f <= t < %.2f"):format(name, r.elapsed, lo, hi))
-        end)
-      end
-
-      -- The lines of 07 as they come out: three fetches start at once, the
-      -- fourth and fifth only when the first three finish (0.5 s later), and
-      -- the result comes when those finish (1 s). So never more than three
-      -- at once, and three (not fewer) do run at once.
-      it("07_semaphore_fetch runs at most three fetches at once under " .. mode.name, function()
-        local rows = stamped(mode, "scripts/07_semaphore_fetch.lua")
-        local got = {}
-        for i, row in ipairs(rows) do got[i] = row.line end
-        assert.are.same(CASES[1].lines, got)
-        local function at(i, lo, hi, what)
-          assert.is_true(rows[i].t >= lo and rows[i].t < hi,
-            ("line %d (%s) came %.3f s after the first, expected %.2f <= t < %.2f (%s)")
-              :format(i, rows[i].line, rows[i].t, lo, hi, what))
-        end
-        at(2, 0, 0.25, "second fetch starts at once")
-        at(3, 0, 0.25, "third fetch starts at once")
-        at(4, 0.45, 0.8, "fourth fetch waits for a permit")
-        at(5, 0.45, 0.8, "fifth fetch waits for a permit")
-        at(6, 0.95, 1.4, "the last fetches end after two rounds")
-      end)
-    end)
-  end
+-- The lines of 07 as they come out: three fetches start at once, the fourth
+-- and fifth only when the first three finish (0.5 s later), and the result
+-- comes when those finish (1 s). So never more than three at once, and three
+-- (not fewer) do run at once.
+H.script_specs("sync scripts #slow", CASES, function(mode)
+  it("07_semaphore_fetch runs at most three fetches at once under " .. mode.name, function()
+    local rows = stamped(mode, "scripts/07_semaphore_fetch.lua")
+    local got = {}
+    for i, row in ipairs(rows) do got[i] = row.line end
+    assert.are.same(CASES[1].lines, got)
+    local function at(i, lo, hi, what)
+      assert.is_true(rows[i].t >= lo and rows[i].t < hi,
+        ("line %d (%s) came %.3f s after the first, expected %.2f <= t < %.2f (%s)")
+          :format(i, rows[i].line, rows[i].t, lo, hi, what))
+    end
+    at(2, 0, 0.25, "second fetch starts at once")
+    at(3, 0, 0.25, "third fetch starts at once")
+    at(4, 0.45, 0.8, "fourth fetch waits for a permit")
+    at(5, 0.45, 0.8, "fifth fetch waits for a permit")
+    at(6, 0.95, 1.4, "the last fetches end after two rounds")
+  end)
 end)

@@ -89,14 +89,14 @@ describe("signals for scripts", function()
   end))
 
   it("a handler's error is reported, and the other handlers still run", H.async(function()
-    local reports, got = {}, 0
-    aloop.get_running_loop():set_exception_handler(function(ctx) reports[#reports + 1] = ctx end)
-    local h1 = aloop.on_signal("SIGUSR1", function() error("boom", 0) end)
-    local h2 = aloop.on_signal("SIGUSR1", function() got = got + 1 end)
-    kill("USR1")
-    for _ = 1, 100 do if got > 0 then break end aloop.sleep(0.01) end
-    h1:cancel(); h2:cancel()
-    aloop.get_running_loop():set_exception_handler(nil)
+    local got = 0
+    local reports = H.reports_of(function()
+      local h1 = aloop.on_signal("SIGUSR1", function() error("boom", 0) end)
+      local h2 = aloop.on_signal("SIGUSR1", function() got = got + 1 end)
+      kill("USR1")
+      for _ = 1, 100 do if got > 0 then break end aloop.sleep(0.01) end
+      h1:cancel(); h2:cancel()
+    end)
     assert.equal(1, got)
     assert.equal(1, #reports)
     assert.equal("boom", reports[1].exception)
