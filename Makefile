@@ -12,18 +12,23 @@ OPT      ?= -O2 -g
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 EV_LIBS    := -lev
+CARES_CFLAGS := $(shell pkg-config --cflags libcares 2>/dev/null)
+CARES_LIBS   := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares)
 WERROR     ?= -Werror
 WARN       := -std=c11 -Wall -Wextra $(WERROR) -pedantic -D_POSIX_C_SOURCE=200809L
-CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
+CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(CARES_CFLAGS) $(XCFLAGS)
 
 CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c core/error.c
 BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lloop.c bindings/lsync.c bindings/lembed.c
+CORE_SRC += core/dns.c
+BIND_SRC += bindings/ldns.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
+HDRS     += core/al_dns.h
 
 DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
-        luarocks man-db
+        luarocks man-db libc-ares-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all test bench asan valgrind clang clean deps demo install uninstall lint format
@@ -33,11 +38,11 @@ all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core \
 
 # The example hosts (bindings/examples), driven by spec/16-embed_spec.lua.
 $(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a bindings/aloop.h
-	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
+	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) $(CARES_LIBS) -lm $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua).
 $(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h
-	$(CC) $(CFLAGS_ALL) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(XLDFLAGS)
+	$(CC) $(CFLAGS_ALL) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(CARES_LIBS) $(XLDFLAGS)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -55,10 +60,10 @@ $(BUILD)/libaloop.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/aloop.so: $(LIB_OBJ)
-	$(CC) $(OPT) $(XCFLAGS) -shared -o $@ $^ $(EV_LIBS) $(XLDFLAGS)
+	$(CC) $(OPT) $(XCFLAGS) -shared -o $@ $^ $(EV_LIBS) $(CARES_LIBS) $(XLDFLAGS)
 
 $(BUILD)/aloop: $(BUILD)/bindings/main.o $(BUILD)/libaloop.a
-	$(CC) $(OPT) $(XCFLAGS) -o $@ $^ $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
+	$(CC) $(OPT) $(XCFLAGS) -o $@ $^ $(LUA_LIBS) $(EV_LIBS) $(CARES_LIBS) -lm $(XLDFLAGS)
 
 # The specs. ALOOP_BIN/ALOOP_CPATH say which build they test.
 test: all
@@ -143,7 +148,7 @@ all: $(BUILD)/libaloop.so
 # leaves the Lua API to the host's Lua (never a second copy of Lua).
 $(BUILD)/libaloop.so: $(LIB_OBJ)
 	$(CC) $(OPT) $(XCFLAGS) -shared -Wl,-soname,libaloop.so.$(ALOOP_SOMAJ) \
-	  -o $@ $^ $(EV_LIBS) -lm $(XLDFLAGS)
+	  -o $@ $^ $(EV_LIBS) $(CARES_LIBS) -lm $(XLDFLAGS)
 
 # What the rockspec builds (with BUILD=build/rock) and installs.
 rock: $(BUILD)/aloop $(BUILD)/aloop.so
