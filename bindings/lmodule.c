@@ -218,6 +218,7 @@ static int loop_gc(lua_State *L) {
   if (S->embed.close)
     S->embed.close(S);
   laloop_stop_sigint(S);
+  laloop_dns_close(S);
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
@@ -446,6 +447,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_futures(L, mod, up);
   laloop_open_loop(L, mod, up);
   laloop_open_sync(L, mod, up);
+  laloop_open_dns(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);
