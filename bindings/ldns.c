@@ -94,22 +94,24 @@ static const char *check_servers(lua_State *L, int opts) {
   }
   list = lua_gettop(L);
   if (lua_type(L, list) != LUA_TTABLE)
-    luaL_argerror(L, opts, "nameservers: a list of strings expected");
+    luaL_argerror(L, opts, "nameservers: a non-empty list of strings expected");
   n = (lua_Integer)lua_rawlen(L, list);
+  if (n == 0) /* not "the system's": that could send queries elsewhere */
+    luaL_argerror(L, opts, "nameservers: a non-empty list of strings expected");
   luaL_buffinit(L, &b);
   for (i = 1; i <= n; i++) {
     const char *s; /* the list keeps it alive once popped */
     lua_rawgeti(L, list, i);
-    s = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING || !*s || strchr(s, ','))
-      luaL_argerror(L, opts, "nameservers: a list of strings expected");
+    s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (!s || !*s || strchr(s, ','))
+      luaL_argerror(L, opts, "nameservers: a non-empty list of strings expected");
     lua_pop(L, 1);
     if (i > 1)
       luaL_addchar(&b, ',');
     luaL_addstring(&b, s);
   }
   luaL_pushresult(&b);
-  return n ? lua_tostring(L, -1) : NULL;
+  return lua_tostring(L, -1);
 }
 
 /* opts[field]: one of names (nil: the first), as its value in values. */
