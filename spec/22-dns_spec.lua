@@ -215,6 +215,32 @@ describe("aloop.getaddrinfo", function()
     assert.equal(0, st.requests)
   end))
 
+  it("a task cancelled before it looks up raises CancelledError without waiting", H.async(function()
+    local t = aloop.create_task(function()
+      aloop.current_task():cancel()
+      return aloop.getaddrinfo("silent.test", 80, opts())
+    end)
+    local t0 = aloop.time()
+    assert.is_true(H.ended_cancelled(t))
+    assert.is_true(aloop.time() - t0 < 0.1)
+    assert.equal(0, until_idle().requests)
+  end))
+
+  it("other tasks keep running while a lookup waits", H.async(function()
+    local ticks, done = 0, false
+    local ticker = aloop.create_task(function()
+      while not done do
+        aloop.sleep(0.02)
+        ticks = ticks + 1
+      end
+    end)
+    local r = aloop.getaddrinfo("slow.test", 80, opts({ family = "inet" }))
+    done = true
+    ticker:await()
+    assert.same({ "inet 127.0.0.5" }, addrs(r))
+    assert.is_true(ticks >= 10, "ticks: " .. ticks) -- 0.4 s of 0.02 s sleeps
+  end))
+
   it("a lookup under aloop.timeout raises TimeoutError", H.async(function()
     local ok, e = pcall(function()
       local _ <close> = aloop.timeout(0.1)
