@@ -39,8 +39,8 @@ static void push_dns_error(lua_State *L, int status, const char *host) {
 static void push_addr(lua_State *L, const al_sockaddr_t *a) {
   char buf[INET6_ADDRSTRLEN];
   int v6 = a->sa.sa_family == AF_INET6;
-  const void *src = v6 ? (const void *)&a->in6.sin6_addr
-                       : (const void *)&a->in4.sin_addr;
+  const void *src =
+      v6 ? (const void *)&a->in6.sin6_addr : (const void *)&a->in4.sin_addr;
   lua_createtable(L, 0, 3);
   lua_pushstring(L, v6 ? "inet6" : "inet");
   lua_setfield(L, -2, "family");
@@ -104,7 +104,8 @@ static const char *check_servers(lua_State *L, int opts) {
     lua_rawgeti(L, list, i);
     s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (!s || !*s || strchr(s, ','))
-      luaL_argerror(L, opts, "nameservers: a non-empty list of strings expected");
+      luaL_argerror(L, opts,
+                    "nameservers: a non-empty list of strings expected");
     lua_pop(L, 1);
     if (i > 1)
       luaL_addchar(&b, ',');
@@ -117,16 +118,16 @@ static const char *check_servers(lua_State *L, int opts) {
 /* opts[field]: one of names (nil: the first), as its value in values. */
 static int check_choice(lua_State *L, int opts, const char *field,
                         const char *const names[], const int values[]) {
-  const char *s;
-  int i;
+  const char *s = NULL;
+  int i = 0;
   lua_getfield(L, opts, field);
-  s = lua_tostring(L, -1);
-  if (lua_isnil(L, -1))
-    i = 0;
-  else
-    for (i = 0; names[i] && !(lua_type(L, -1) == LUA_TSTRING && strcmp(s, names[i]) == 0); i++)
-      ;
-  if (!names[i])
+  if (lua_type(L, -1) == LUA_TSTRING)
+    s = lua_tostring(L, -1);
+  else if (!lua_isnil(L, -1))
+    i = -1;
+  while (s && names[i] && strcmp(s, names[i]) != 0)
+    i++;
+  if (i < 0 || !names[i])
     luaL_argerror(L, opts,
                   lua_pushfstring(L, "%s: '%s' or '%s' expected", field,
                                   names[1], names[2]));

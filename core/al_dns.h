@@ -42,16 +42,16 @@ struct al_dns_req {
   int status;           /* read-only: when done */
   bool done;            /* read-only: status (and addrs) are final */
   /* private */
-  bool inflight;        /* c-ares holds it until its callback */
-  bool held;            /* the owner holds it until al_dns_release */
-  bool detached;        /* nobody wants the answer any more */
-  al_link_t link;       /* in dns->reqs while allocated */
+  bool inflight;  /* c-ares holds it until its callback */
+  bool held;      /* the owner holds it until al_dns_release */
+  bool detached;  /* nobody wants the answer any more */
+  al_link_t link; /* in dns->reqs while allocated */
   al_dns_t *dns;
-  al_dns_chan_t *chan;  /* the channel asked, or NULL */
-  al_wlist_t waiters;   /* the parked task, through t->waiter */
-  al_timer_t deadline;  /* opts.timeout */
+  al_dns_chan_t *chan; /* the channel asked, or NULL */
+  al_wlist_t waiters;  /* the parked task, through t->waiter */
+  al_timer_t deadline; /* opts.timeout */
   al_handle_t expire;
-  unsigned short port;  /* network order, for each answer */
+  unsigned short port; /* network order, for each answer */
 };
 
 /* Start a lookup of host (and service: NULL, a number or a name from

@@ -12,9 +12,9 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/select.h> /* fd_set and struct timeval, which ares.h uses */
@@ -35,8 +35,8 @@ struct al_dns_chan {
   al_link_t link;
   al_dns_t *dns;
   ares_channel ch;
-  char *servers;    /* its configuration; NULL: the system's */
-  al_link_t socks;  /* the sockets c-ares asked us to watch */
+  char *servers;   /* its configuration; NULL: the system's */
+  al_link_t socks; /* the sockets c-ares asked us to watch */
   size_t nsocks;
   size_t ninflight; /* requests c-ares holds */
   size_t nwanted;   /* of those, the ones not done nor detached */
@@ -62,16 +62,19 @@ static void *xmalloc(size_t n) {
 /* ---- status names ------------------------------------------------------ */
 
 static const char *const status_names[] = {
-    "SUCCESS",   "ENODATA",      "EFORMERR",        "ESERVFAIL",
-    "ENOTFOUND", "ENOTIMP",      "EREFUSED",        "EBADQUERY",
-    "EBADNAME",  "EBADFAMILY",   "EBADRESP",        "ECONNREFUSED",
-    "ETIMEOUT",  "EOF",          "EFILE",           "ENOMEM",
-    "EDESTRUCTION", "EBADSTR",   "EBADFLAGS",       "ENONAME",
-    "EBADHINTS", "ENOTINITIALIZED", "ELOADIPHLPAPI", "EADDRGETNETWORKPARAMS",
-    "ECANCELLED", "ESERVICE"};
+    "SUCCESS",         "ENODATA",       "EFORMERR",
+    "ESERVFAIL",       "ENOTFOUND",     "ENOTIMP",
+    "EREFUSED",        "EBADQUERY",     "EBADNAME",
+    "EBADFAMILY",      "EBADRESP",      "ECONNREFUSED",
+    "ETIMEOUT",        "EOF",           "EFILE",
+    "ENOMEM",          "EDESTRUCTION",  "EBADSTR",
+    "EBADFLAGS",       "ENONAME",       "EBADHINTS",
+    "ENOTINITIALIZED", "ELOADIPHLPAPI", "EADDRGETNETWORKPARAMS",
+    "ECANCELLED",      "ESERVICE"};
 
 const char *al_dns_status_name(int status) {
-  if (status < 0 || (size_t)status >= sizeof status_names / sizeof *status_names)
+  if (status < 0 ||
+      (size_t)status >= sizeof status_names / sizeof *status_names)
     return "EUNKNOWN";
   return status_names[status];
 }
@@ -192,8 +195,8 @@ static al_dns_chan_t *get_chan(al_dns_t *dns, const char *servers,
   ao.sock_state_cb_data = c;
   ao.lookups = lookups;
   ares_library_init(ARES_LIB_INIT_ALL);
-  *status = ares_init_options(&c->ch, &ao,
-                              ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
+  *status =
+      ares_init_options(&c->ch, &ao, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
   if (*status == ARES_SUCCESS && servers) {
     *status = ares_set_servers_ports_csv(c->ch, servers);
     if (*status != ARES_SUCCESS)
@@ -275,8 +278,10 @@ static void finish(al_dns_req_t *r, int status,
       count++;
     r->addrs = xmalloc((count ? count : 1) * sizeof *r->addrs);
     for (n = res->nodes; n; n = n->ai_next) {
-      if (n->ai_family == AF_INET && n->ai_addrlen >= sizeof(struct sockaddr_in))
-        add_addr(r, AF_INET, &((struct sockaddr_in *)(void *)n->ai_addr)->sin_addr, 0);
+      if (n->ai_family == AF_INET &&
+          n->ai_addrlen >= sizeof(struct sockaddr_in))
+        add_addr(r, AF_INET,
+                 &((struct sockaddr_in *)(void *)n->ai_addr)->sin_addr, 0);
       else if (n->ai_family == AF_INET6 &&
                n->ai_addrlen >= sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *s6 = (const void *)n->ai_addr;
@@ -440,7 +445,10 @@ static bool answer_locally(al_dns_req_t *r, const char *host, int family) {
   } else if ((v6 = parse_ip6(host, &a6, &scope)) != 0) {
     if (v6 > 0 && family != AF_INET)
       add_addr(r, AF_INET6, &a6, scope);
-    finish(r, r->naddrs ? ARES_SUCCESS : v6 < 0 ? ARES_EBADNAME : ARES_ENOTFOUND,
+    finish(r,
+           r->naddrs ? ARES_SUCCESS
+           : v6 < 0  ? ARES_EBADNAME
+                     : ARES_ENOTFOUND,
            NULL);
   } else if (is_under(host, "localhost")) {
     a4.s_addr = htonl(INADDR_LOOPBACK);
