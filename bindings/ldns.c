@@ -118,19 +118,17 @@ static const char *check_servers(lua_State *L, int opts) {
 /* opts[field]: one of names (nil: the first), as its value in values. */
 static int check_choice(lua_State *L, int opts, const char *field,
                         const char *const names[], const int values[]) {
-  const char *s = NULL;
+  const char *s;
   int i = 0;
-  lua_getfield(L, opts, field);
-  if (lua_type(L, -1) == LUA_TSTRING)
-    s = lua_tostring(L, -1);
-  else if (!lua_isnil(L, -1))
-    i = -1;
-  while (s && names[i] && strcmp(s, names[i]) != 0)
-    i++;
-  if (i < 0 || !names[i])
-    luaL_argerror(L, opts,
-                  lua_pushfstring(L, "%s: '%s' or '%s' expected", field,
-                                  names[1], names[2]));
+  if (lua_getfield(L, opts, field) != LUA_TNIL) {
+    s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    while (names[i] && strcmp(s, names[i]) != 0)
+      i++;
+    if (!names[i])
+      return luaL_argerror(L, opts,
+                           lua_pushfstring(L, "%s: '%s' or '%s' expected",
+                                           field, names[1], names[2]));
+  }
   lua_pop(L, 1);
   return values[i];
 }
