@@ -12,6 +12,8 @@ OPT      ?= -O2 -g
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 EV_LIBS    := -lev
+CARES_CFLAGS := $(shell pkg-config --cflags libcares 2>/dev/null)
+CARES_LIBS   := $(shell pkg-config --libs libcares 2>/dev/null || echo -lcares)
 WERROR     ?= -Werror
 WARN       := -std=c11 -Wall -Wextra $(WERROR) -pedantic -D_POSIX_C_SOURCE=200809L
 # Stricter warnings (much of Lua's own set) that the sources are clean under,
@@ -23,14 +25,17 @@ WARN_MORE  := -Wshadow -Wmissing-prototypes -Wmissing-declarations -Wstrict-prot
 # objects also depend on this Makefile, so a change of flags rebuilds them.
 DEPFLAGS   := -MMD -MP
 # core/ never includes Lua: its objects are built without Lua's headers.
-CORE_CFLAGS = $(WARN) $(WARN_MORE) $(OPT) -fPIC $(DEPFLAGS) $(XCFLAGS)
+CORE_CFLAGS = $(WARN) $(WARN_MORE) $(OPT) -fPIC $(DEPFLAGS) $(CARES_CFLAGS) $(XCFLAGS)
 CFLAGS_ALL  = $(CORE_CFLAGS) $(LUA_CFLAGS)
 
 CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c core/error.c
 BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lloop.c bindings/lsync.c bindings/lsignal.c bindings/lembed.c
+CORE_SRC += core/dns.c
+BIND_SRC += bindings/ldns.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
+HDRS     += core/al_dns.h
 
 # The last line is for the I/O layer to come (c-ares, OpenSSL, libcurl) and
 # what its specs and benchmarks will run against.
@@ -48,15 +53,15 @@ all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/libaloop.so \
 
 # The example hosts (bindings/examples), driven by spec/16-embed_spec.lua.
 $(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a Makefile
-	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
+	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) $(CARES_LIBS) -lm $(XLDFLAGS)
 
 # Several Lua states in one process (driven by spec/07-core_spec.lua).
 $(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a Makefile
-	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm -lpthread $(XLDFLAGS)
+	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) $(CARES_LIBS) -lm -lpthread $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua): no Lua.
 $(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) Makefile
-	$(CC) $(CORE_CFLAGS) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(XLDFLAGS)
+	$(CC) $(CORE_CFLAGS) -o $@ spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(CARES_LIBS) $(XLDFLAGS)
 
 $(BUILD)/core/%.o: core/%.c Makefile
 	@mkdir -p $(dir $@)
@@ -78,10 +83,10 @@ $(BUILD)/libaloop.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/aloop.so: $(LIB_OBJ)
-	$(CC) $(OPT) $(XCFLAGS) -shared -o $@ $^ $(EV_LIBS) -lm $(XLDFLAGS)
+	$(CC) $(OPT) $(XCFLAGS) -shared -o $@ $^ $(EV_LIBS) $(CARES_LIBS) -lm $(XLDFLAGS)
 
 $(BUILD)/aloop: $(BUILD)/bindings/main.o $(BUILD)/libaloop.a
-	$(CC) $(OPT) $(XCFLAGS) -o $@ $^ $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
+	$(CC) $(OPT) $(XCFLAGS) -o $@ $^ $(LUA_LIBS) $(EV_LIBS) $(CARES_LIBS) -lm $(XLDFLAGS)
 
 # The specs. ALOOP_BIN/ALOOP_CPATH say which build they test.
 SPEC_ENV = ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD)
@@ -216,7 +221,7 @@ PC_LIBS     := $(if $(PC_REQUIRES),,$(LUA_LIBS))
 # leaves the Lua API to the host's Lua (never a second copy of Lua).
 $(BUILD)/libaloop.so: $(LIB_OBJ)
 	$(CC) $(OPT) $(XCFLAGS) -shared -Wl,-soname,libaloop.so.$(ALOOP_SOMAJ) \
-	  -o $@ $^ $(EV_LIBS) -lm $(XLDFLAGS)
+	  -o $@ $^ $(EV_LIBS) $(CARES_LIBS) -lm $(XLDFLAGS)
 
 # What the rockspec builds (with BUILD=build/rock) and installs: the module,
 # which leaves the Lua API to the interpreter that loads it, and the

@@ -15,6 +15,7 @@
  *   lloop.c    the loop object: call_soon/call_later/call_at handles
  *   lsync.c    the wait queue under every synchronisation primitive
  *   lsignal.c  on_signal and wait_signal
+ *   ldns.c     getaddrinfo on the loop's resolvers (core/dns.c), DNSError
  *   lembed.c   the embedding API (aloop.h), standing on the rest
  * Arrows run one way: lembed.c uses the module; the module never calls
  * into lembed.c (it reaches the embedding only through S->embed.close). */
@@ -87,6 +88,7 @@ struct lstate {
     void *err_ud;
     void (*close)(lstate *S); /* undo the embedding, as the loop closes */
   } embed;
+  struct al_dns *dns; /* the loop's resolvers (ldns.c), made on first use */
 };
 
 #define LALOOP_POLLFD_UNKNOWN (-2)
@@ -241,6 +243,10 @@ int laloop_signal_handled(lstate *S, int signo); /* on_signal handlers? */
 
 /* lsync.c */
 void laloop_open_sync(lua_State *L, int mod, int up);
+
+/* ldns.c: laloop_dns_close destroys the resolvers as the loop closes. */
+void laloop_dns_close(lstate *S);
+void laloop_open_dns(lua_State *L, int mod, int up);
 
 /* generated from the files in bindings/lua/aloop by embed.lua */
 typedef struct laloop_part {

@@ -106,6 +106,7 @@ PREDICATE(err_is_runtime_error, "RuntimeError")
 PREDICATE(err_is_value_error, "ValueError")
 PREDICATE(err_is_task_group_error, "TaskGroupError")
 PREDICATE(err_is_os_error, "OSError")
+PREDICATE(err_is_dns_error, "DNSError")
 
 /* aloop.error(kind [, message]) makes an error value of aloop's kind, for
  * the parts of aloop written in Lua. */
@@ -251,6 +252,7 @@ void laloop_open_errors(lua_State *L, int mod) {
       {"is_value_error", err_is_value_error},
       {"is_task_group_error", err_is_task_group_error},
       {"is_os_error", err_is_os_error},
+      {"is_dns_error", err_is_dns_error},
       {"error", err_new},
       {"_oserror", err_os_new},
       {NULL, NULL}};

@@ -35,10 +35,11 @@ dependencies = {
   "lua >= 5.4, < 5.5",
 }
 
--- C libraries from the system (Debian: libev-dev). Later ones (libcurl,
--- c-ares, OpenSSL) are declared here as they are used.
+-- C libraries from the system (Debian: libev-dev, libc-ares-dev). Later
+-- ones (libcurl, OpenSSL) are declared here as they are used.
 external_dependencies = {
   LIBEV = { header = "ev.h", library = "ev" },
+  LIBCARES = { header = "ares.h", library = "cares" },
 }
 
 build = {
@@ -54,6 +55,8 @@ build = {
     ROCK_LUA_DIR = "$(LUA_DIR)",
     XCFLAGS = "$(CFLAGS) -I$(LIBEV_INCDIR)",
     EV_LIBS = "-L$(LIBEV_LIBDIR) -lev",
+    CARES_CFLAGS = "-I$(LIBCARES_INCDIR)",
+    CARES_LIBS = "-L$(LIBCARES_LIBDIR) -lcares",
   },
   -- The files are few: the rockspec installs them itself, not `make install`
   -- (which also installs the header, the C libraries and the man page).

@@ -53,6 +53,7 @@ local aloop = {}
 ---| "KeyboardInterrupt"
 ---| "RuntimeError"
 ---| "ValueError"
+---| "DNSError"
 
 ---@class aloop.GatherOptions
 ---Put errors (and CancelledError values) in the result array instead of
@@ -110,6 +111,18 @@ local aloop = {}
 ---@field kind "TaskGroupError"
 ---The errors, children's in the order they happened, the body's last.
 ---@field errors any[]
+
+---Raised by `aloop.getaddrinfo`. Prints as `"ENOTFOUND: Domain name not
+---found (host)"`.
+---@class aloop.DNSError: aloop.Error
+---@field kind "DNSError"
+---c-ares' status name without its prefix: `"ENOTFOUND"`, `"ENODATA"`,
+---`"ETIMEOUT"`, `"ECONNREFUSED"`, `"ESERVICE"`, `"EBADSTR"`...
+---@field code string
+---c-ares' status number.
+---@field status integer
+---The host that was looked up.
+---@field host string
 
 ------------------------------------------------------------------------------
 -- Futures and tasks
@@ -755,6 +768,47 @@ function aloop.is_task_group_error(err) end
 ---@param err any
 ---@return boolean
 function aloop.is_interrupted(err) end
+
+---True if `err` is the `DNSError` of a failed `aloop.getaddrinfo`.
+---@param err any
+---@return boolean
+function aloop.is_dns_error(err) end
+
+------------------------------------------------------------------------------
+-- Module functions: name resolution
+
+---Options of `aloop.getaddrinfo`.
+---@class aloop.GetaddrinfoOptions
+---Only this family (default: both).
+---@field family? "inet"|"inet6"
+---Which protocol a service name is looked up for (default: tcp).
+---@field type? "stream"|"dgram"
+---Servers to ask instead of `ALOOP_NAMESERVERS` or /etc/resolv.conf:
+---`"192.0.2.1"`, `"192.0.2.1:5353"`, `"[2001:db8::1]:53"` (not empty).
+---@field nameservers? string[]
+---Seconds for the whole lookup (default: c-ares' own timeouts and retries).
+---@field timeout? number
+
+---One address of a host.
+---@class aloop.Address
+---@field family "inet"|"inet6"
+---The numeric form: `"127.0.0.1"`, `"::1"`.
+---@field address string
+---@field port integer
+---The zone of a link-local IPv6 address given as `"fe80::1%eth0"`.
+---@field scope_id? integer
+
+---Looks `host` up without blocking the loop and returns its addresses.
+---Numeric hosts, `localhost` (`::1`, `127.0.0.1`) and names under
+---`.invalid` (an error) are answered at once, without a resolver;
+---/etc/hosts is read before the resolver is asked. Raises an
+---`aloop.DNSError` on failure, `CancelledError` at once when cancelled.
+---@async
+---@param host string
+---@param port integer|string|nil a number, a numeric string or a service name ("http")
+---@param opts? aloop.GetaddrinfoOptions
+---@return aloop.Address[]
+function aloop.getaddrinfo(host, port, opts) end
 
 ------------------------------------------------------------------------------
 -- Module functions: debug mode
