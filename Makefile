@@ -19,8 +19,13 @@ CFLAGS_ALL  = $(WARN) $(OPT) -fPIC $(LUA_CFLAGS) $(XCFLAGS)
 CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c core/error.c
 BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lloop.c bindings/lsync.c bindings/lembed.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
+# the network layer: streams, servers (core/al_io.h)
+CORE_SRC += core/io.c core/stream.c core/sock.c
+BIND_SRC += bindings/lstream.c bindings/lserver.c
+LUA_PARTS += bindings/lua/aloop/streams.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
+HDRS     += core/al_io.h bindings/lstream.h
 
 DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
         luarocks man-db
@@ -34,6 +39,11 @@ all: $(BUILD)/aloop $(BUILD)/aloop.so $(BUILD)/libaloop.a $(BUILD)/test_core \
 # The example hosts (bindings/examples), driven by spec/16-embed_spec.lua.
 $(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a bindings/aloop.h
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) -lm $(XLDFLAGS)
+
+# The I/O core tested from C alone (driven by spec/19-io_core_spec.lua).
+all: $(BUILD)/test_io
+$(BUILD)/test_io: spec/c/test_io.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h core/al_io.h
+	$(CC) $(CFLAGS_ALL) -o $@ spec/c/test_io.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua).
 $(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) core/al.h
@@ -69,7 +79,7 @@ test: all
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 asan:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
-	  build/asan/aloop build/asan/aloop.so build/asan/test_core \
+	  build/asan/aloop build/asan/aloop.so build/asan/test_core build/asan/test_io \
 	  build/asan/host_poll build/asan/host_libev
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -86,7 +96,7 @@ valgrind: all
 # The same sources, warnings as errors, with clang.
 clang:
 	$(MAKE) BUILD=build/clang CC=clang build/clang/aloop build/clang/aloop.so \
-	  build/clang/test_core build/clang/host_poll build/clang/host_libev
+	  build/clang/test_core build/clang/test_io build/clang/host_poll build/clang/host_libev
 
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
