@@ -73,6 +73,13 @@ static int s_close(lua_State *L) {
   return 0;
 }
 
+/* abort(): close at once with a reset, dropping what was not sent. */
+static int s_abort(lua_State *L) {
+  lstream *s = check_stream(L);
+  al_stream_reset(&s->st);
+  return 0;
+}
+
 static int s_is_closing(lua_State *L) {
   lstream *s = check_stream(L);
   lua_pushboolean(L, (s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT)) != 0);
@@ -568,6 +575,7 @@ void laloop_open_streams(lua_State *L, int mod, int up) {
       {"get_write_buffer_size", s_write_buffer_size},
       {"set_write_buffer_limits", s_set_limits},
       {"close", s_close},
+      {"abort", s_abort},
       {"is_closing", s_is_closing},
       {"wait_closed", s_wait_closed},
       {"sockname", s_sockname},

@@ -128,6 +128,9 @@ int al_stream_write_eof(al_stream_t *s);
 void al_stream_close(al_stream_t *s);
 /* Close now, dropping what was not sent. */
 void al_stream_abort(al_stream_t *s);
+/* Close now with a reset (SO_LINGER 0: the peer gets an RST, not a FIN),
+ * dropping what was not sent. */
+void al_stream_reset(al_stream_t *s);
 /* Park t until the descriptor is closed. */
 void al_stream_wait_closed(al_stream_t *s, al_task_t *t);
 /* Close now and free the buffers; for __gc. When the loop is gone already

@@ -304,6 +304,14 @@ void al_stream_abort(al_stream_t *s) {
   do_close(s);
 }
 
+void al_stream_reset(al_stream_t *s) {
+  if (s->io.fd >= 0) {
+    struct linger lg = {1, 0};
+    setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  al_stream_abort(s);
+}
+
 void al_stream_destroy(al_stream_t *s, bool loop_alive) {
   if (loop_alive) {
     s->notify = NULL;
