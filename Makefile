@@ -101,6 +101,15 @@ clang:
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
+# 10 000 concurrent connections to one aloop echo server (in a child aloop
+# process), STRESS_ROUNDS round trips each: bytes sent, received and lost.
+STRESS_CONNS  ?= 10000
+STRESS_ROUNDS ?= 20
+.PHONY: stress
+stress: all
+	ulimit -n $$(( $(STRESS_CONNS) + 1000 )) 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+	  $(BUILD)/aloop bench/netload.lua client $(STRESS_CONNS) $(STRESS_ROUNDS)
+
 # Installs the Debian packages (apt-get update first, as a fresh machine's
 # package lists may be empty).
 deps:

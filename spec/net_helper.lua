@@ -46,16 +46,18 @@ end
 
 -- An echo server on 127.0.0.1 (or host), port 0: every byte back, then a
 -- write_eof at the end of stream.
+function N.echo(s)
+  while true do
+    local d = s:read(65536)
+    if d == "" then break end
+    s:write(d)
+    s:drain()
+  end
+  s:write_eof()
+end
+
 function N.echo_server(host, opts)
-  return aloop.start_server(function(s)
-    while true do
-      local d = s:read(65536)
-      if d == "" then break end
-      s:write(d)
-      s:drain()
-    end
-    s:write_eof()
-  end, host or "127.0.0.1", 0, opts)
+  return aloop.start_server(N.echo, host or "127.0.0.1", 0, opts)
 end
 
 -- A fresh directory under /tmp, removed by N.rmdir.
