@@ -101,6 +101,12 @@ clang:
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
+# The C floor of the network benchmarks (bench/echo.*, bench/bulk.*).
+bench: $(BUILD)/echo_floor
+$(BUILD)/echo_floor: bench/echo_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ bench/echo_floor.c $(XLDFLAGS)
+
 # 10 000 concurrent connections to one aloop echo server (in a child aloop
 # process), STRESS_ROUNDS round trips each: bytes sent, received and lost.
 STRESS_CONNS  ?= 10000

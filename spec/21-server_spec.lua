@@ -198,12 +198,20 @@ describe("a server out of descriptors", function()
       H.quote(H.bin) .. " spec/fixtures/net_emfile.lua"
     local out, err, code = H.sh(cmd)
     assert.equal(0, code, err)
-    assert.equal("", err)
+    if not H.wrap then assert.equal("", err) end
     local reports = tonumber(out:match("reports=(%d+)"))
     local cpu = tonumber(out:match("cpu=([%d.]+)"))
     assert.matches("clients=10 ", out)
     assert.matches("served_at_limit=0 ", out)
-    assert.matches("echoed=10 ", out)
+    -- Under valgrind an accept that gets a descriptor in the range valgrind
+    -- keeps for itself is closed by valgrind and fails with EMFILE: that
+    -- connection is lost (its client reads the end of stream), not by aloop.
+    local echoed = tonumber(out:match("echoed=(%d+)"))
+    if H.wrap then
+      assert.is_true(echoed >= 10 - reports, out)
+    else
+      assert.equal(10, echoed, out)
+    end
     -- in 1.5 s at the limit: tried at once and after a second, no more
     assert.is_true(reports >= 1 and reports <= 3, out)
     assert.is_true(cpu < (H.wrap and 1.0 or 0.3), "burnt CPU at the limit: " .. out)
