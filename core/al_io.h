@@ -86,7 +86,8 @@ enum al_stream_flag {
   AL_S_SHUT_WANT = 2,  /* write_eof: shut down writing once flushed */
   AL_S_SHUT_DONE = 4,  /* writing is shut down */
   AL_S_CLOSE_WANT = 8, /* close: close once flushed */
-  AL_S_CLOSED = 16     /* the descriptor is closed */
+  AL_S_CLOSED = 16,    /* the descriptor is closed */
+  AL_S_DRAINED = 32    /* the last receive emptied the socket */
 };
 
 struct al_stream {
@@ -107,7 +108,11 @@ void al_stream_init(al_stream_t *s, al_loop_t *loop, int fd);
 /* Receive into the read buffer, asking for `want` bytes or more. Returns
  * how many arrived (> 0), 0 at end of stream (AL_S_EOF is set), AL_EAGAIN
  * when nothing is there yet (wait with al_io_wait(.., EV_READ)), or the
- * error, which is kept in rerr and returned again by later calls. */
+ * error, which is kept in rerr and returned again by later calls. When the
+ * last receive emptied the socket, the next call says AL_EAGAIN without
+ * asking it again (the wait, level-triggered, returns at once if bytes came
+ * meanwhile): a reader that waits saves a system call each time. `want` 0
+ * always asks. */
 long al_stream_fill(al_stream_t *s, size_t want);
 /* Queue bytes: sent at once as far as the socket takes them, the rest by
  * the write watcher. Returns AL_EPIPE after write_eof or close; after a

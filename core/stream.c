@@ -189,6 +189,8 @@ static long stream_input(al_stream_t *s, size_t want) {
     ssize_t r = recv(s->io.fd, p, room, 0);
     if (r > 0) {
       s->rbuf.len += (size_t)r;
+      if ((size_t)r < room)
+        s->flags |= AL_S_DRAINED;
       return (long)r;
     }
     if (r == 0)
@@ -207,6 +209,11 @@ long al_stream_fill(al_stream_t *s, size_t want) {
     return s->rerr;
   if (s->flags & AL_S_EOF)
     return 0;
+  if ((s->flags & AL_S_DRAINED) && want > 0) {
+    s->flags &= ~(unsigned)AL_S_DRAINED;
+    return AL_EAGAIN;
+  }
+  s->flags &= ~(unsigned)AL_S_DRAINED;
   r = stream_input(s, want);
   if (r == 0)
     s->flags |= AL_S_EOF;

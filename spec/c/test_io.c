@@ -238,6 +238,8 @@ static void test_stream(al_loop_t *loop, al_scope_t *scope) {
   r = al_stream_fill(&s, 10);
   CHECK(r == 5 && s.rbuf.len == 5 && memcmp(al_buf_head(&s.rbuf), "hello", 5) == 0,
         "the other direction still reads");
+  CHECK(al_stream_fill(&s, 10) == AL_EAGAIN,
+        "the last receive emptied the socket: EAGAIN without asking it again");
   CHECK(al_stream_fill(&s, 10) == 0 && (s.flags & AL_S_EOF), "then the end of stream");
   al_stream_write(&s, "x", 1);
   al_stream_close(&s);
