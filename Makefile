@@ -33,9 +33,14 @@ BIND_SRC := bindings/lmodule.c bindings/lerror.c bindings/lrun.c bindings/ltask.
 CORE_SRC += core/dns.c
 BIND_SRC += bindings/ldns.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
+# the network layer: streams, servers (core/al_io.h)
+CORE_SRC += core/io.c core/stream.c core/sock.c
+BIND_SRC += bindings/lstream.c bindings/lserver.c
+LUA_PARTS += bindings/lua/aloop/streams.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 HDRS     += core/al_dns.h
+HDRS     += core/al_io.h bindings/lstream.h
 
 # The last line is for the I/O layer to come (c-ares, OpenSSL, libcurl) and
 # what its specs and benchmarks will run against.
@@ -58,6 +63,11 @@ $(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a Makefile
 # Several Lua states in one process (driven by spec/07-core_spec.lua).
 $(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a Makefile
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) $(CARES_LIBS) -lm -lpthread $(XLDFLAGS)
+
+# The I/O core tested from C alone (driven by spec/19-io_core_spec.lua).
+all: $(BUILD)/test_io
+$(BUILD)/test_io: spec/c/test_io.c $(CORE_SRC:%.c=$(BUILD)/%.o) Makefile
+	$(CC) $(CORE_CFLAGS) -o $@ spec/c/test_io.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(CARES_LIBS) $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua): no Lua.
 $(BUILD)/test_core: spec/c/test_core.c $(CORE_SRC:%.c=$(BUILD)/%.o) Makefile
@@ -111,7 +121,7 @@ ASAN_OPTS    := abort_on_error=1
 ASAN_PRELOAD  = $$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)
 asan-build:
 	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
-	  build/asan/aloop build/asan/aloop.so build/asan/test_core build/asan/test_states \
+	  build/asan/aloop build/asan/aloop.so build/asan/test_core build/asan/test_states build/asan/test_io \
 	  build/asan/host_poll build/asan/host_libev
 
 asan: asan-build
@@ -157,10 +167,25 @@ valgrind: all
 # The same sources, warnings as errors, with clang.
 clang:
 	$(MAKE) BUILD=build/clang CC=clang build/clang/aloop build/clang/aloop.so \
-	  build/clang/test_core build/clang/test_states build/clang/host_poll build/clang/host_libev
+	  build/clang/test_core build/clang/test_states build/clang/test_io build/clang/host_poll build/clang/host_libev
 
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+# The C floor of the network benchmarks (bench/echo.*, bench/bulk.*).
+bench: $(BUILD)/echo_floor
+$(BUILD)/echo_floor: bench/echo_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ bench/echo_floor.c $(XLDFLAGS)
+
+# 10 000 concurrent connections to one aloop echo server (in a child aloop
+# process), STRESS_ROUNDS round trips each: bytes sent, received and lost.
+STRESS_CONNS  ?= 10000
+STRESS_ROUNDS ?= 20
+.PHONY: stress
+stress: all
+	ulimit -n $$(( $(STRESS_CONNS) + 1000 )) 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+	  $(BUILD)/aloop bench/netload.lua client $(STRESS_CONNS) $(STRESS_ROUNDS)
 
 # Installs the Debian packages (apt-get update first, as a fresh machine's
 # package lists may be empty).

@@ -55,6 +55,18 @@ BENCHMARKS = [
         "name": "semaphore", "lua": "semaphore.lua", "py": "semaphore.py", "needs_aloop": True,
         "rows": [("Semaphore(10), 100k tasks", "seconds", "s", "ratio", 5)],
     },
+    # The network benchmarks also run a plain C epoll program doing the same
+    # work ("floor": build/echo_floor, built by `make bench`) as a third side.
+    {
+        "name": "echo", "lua": "echo.lua", "py": "echo.py", "needs_aloop": True,
+        "floor": ["echo_floor", "echo"],
+        "rows": [("TCP echo 100 clients x 2000 round trips 64 B", "seconds", "s", "ratio", 4)],
+    },
+    {
+        "name": "bulk", "lua": "bulk.lua", "py": "bulk.py", "needs_aloop": True,
+        "floor": ["echo_floor", "bulk"],
+        "rows": [("bulk 1 GiB through one connection", "seconds", "s", "info", None)],
+    },
     {
         "name": "floor", "lua": "floor.lua", "py": "floor.py", "needs_aloop": False,
         "rows": [("ping-pong floor, bare coroutines (reference)", "seconds", "s", "info", None)],
@@ -175,20 +187,26 @@ def main():
     for bench in selected:
         cmds = {"aloop": [LUA, os.path.join(BENCH, bench["lua"])],
                 "asyncio": [PYTHON, os.path.join(BENCH, bench["py"])]}
-        for side in sides:
+        bench_sides = list(sides)
+        if "floor" in bench:
+            floor_bin = os.path.join(ROOT, "build", bench["floor"][0])
+            if os.path.exists(floor_bin):
+                cmds["floor"] = [floor_bin] + bench["floor"][1:]
+                bench_sides.append("floor")
+        for side in bench_sides:
             results[bench["name"], side] = []
             errors[bench["name"], side] = []
         for i in range(args.runs):
             # Alternate which side goes first, so neither always runs on a
             # machine warmed (or heated) by the other.
-            order = sides if i % 2 == 0 else list(reversed(sides))
+            order = bench_sides if i % 2 == 0 else list(reversed(bench_sides))
             for side in order:
                 res, err = run_one(cmds[side], args.timeout)
                 if err:
                     errors[bench["name"], side].append(err)
                 else:
                     results[bench["name"], side].append(res)
-        for side in sides:
+        for side in bench_sides:
             runs = results[bench["name"], side]
             key = bench["rows"][0][1]
             shown = " ".join("%.4g" % r[key] for r in runs if key in r) or "-"
@@ -258,6 +276,25 @@ def main():
             print("ping-pong floor: stock Lua switches bare coroutines in %.0f ns, so no"
                   " runtime on it can beat asyncio by more than %.1fx here"
                   % (f / fn * 1e9, (a / an) / (f / fn)))
+    for name, key, unit, what in (("echo", "rtps", "round trips/s", "TCP echo"),
+                                  ("bulk", "mbps", "MB/s", "bulk 1 GiB")):
+        if name not in sel:
+            continue
+        a = median(name, "aloop", key)
+        p = median(name, "asyncio", key)
+        f = median(name, "floor", key)
+        parts = ["%s %.0f" % (side, v) for side, v in
+                 (("aloop", a), ("asyncio", p), ("C floor", f)) if v]
+        line = "%-10s: %s %s" % (what, ", ".join(parts), unit)
+        if a and p:
+            line += "; aloop/asyncio %.2fx" % (a / p)
+            if name == "echo":
+                line += " (target >= 4x)"
+        if a and f:
+            line += "; aloop = %.0f%% of the floor" % (100 * a / f)
+            if name == "echo":
+                line += " (aim >= 75%)"
+        print(line)
     if "queue" in sel:
         for side in sides:
             s = median("queue", side, "seconds")
@@ -286,8 +323,8 @@ def main():
             print("timers: no aloop sleeper woke early by aloop.time()")
 
     for bench in selected:
-        for side in sides:
-            errs = errors[bench["name"], side]
+        for side in sides + ["floor"]:
+            errs = errors.get((bench["name"], side), [])
             if errs:
                 print("\n%s on %s failed %d of %d runs; first failure:\n  %s" % (
                     bench["name"], side, len(errs), args.runs,

@@ -9,6 +9,7 @@
 
 #include "aloop.h"
 #include "laloop.h"
+#include "lstream.h"
 
 const char laloop_state_key = 0;
 
@@ -429,7 +430,8 @@ static int load_part(lua_State *L) {
 /* The parts that complete the module itself run as it opens; the others
  * (aloop.http, later) wait in package.preload for their require. */
 static int part_is_eager(const char *name) {
-  return strcmp(name, "aloop.tasks") == 0 || strcmp(name, "aloop.sync") == 0;
+  return strcmp(name, "aloop.tasks") == 0 || strcmp(name, "aloop.sync") == 0 ||
+         strcmp(name, "aloop.streams") == 0;
 }
 
 static void open_lua_parts(lua_State *L, int mod, int up) {
@@ -496,6 +498,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_sync(L, mod, up);
   laloop_open_signals(L, mod, up);
   laloop_open_dns(L, mod, up);
+  laloop_open_streams(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);

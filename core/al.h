@@ -183,6 +183,7 @@ struct al_loop {
   void (*on_ready)(al_loop_t *loop);
   size_t nready; /* read-only: handles in the ready queue */
   size_t ntasks; /* read-only: task records alive and not done */
+  size_t nio;    /* read-only: I/O watchers running (io.c, al_io.h) */
   /* private */
   al_link_t ready;          /* FIFO ready queue of handles */
   al_timer_t **timers;      /* min-heap of timers, by deadline */

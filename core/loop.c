@@ -26,6 +26,7 @@ void al_loop_init(al_loop_t *loop, struct ev_loop *ev) {
   al_list_init(&loop->ready);
   loop->nready = 0;
   loop->ntasks = 0;
+  loop->nio = 0;
   loop->last_poll = 0;
   loop->since_check = 0;
   loop->cancel_walks = 0;

@@ -1,0 +1,403 @@
+-- aloop/streams.lua -- asyncio's streams on the C Stream and Listener
+-- (bindings/lstream.c, lserver.c): open_connection with the one place names
+-- become addresses (resolve) and happy eyeballs (RFC 8305), start_server
+-- with a task accepting on each listening socket and a task per connection,
+-- and Stream:lines. Loaded once with the module table and the private
+-- helpers P.
+local aloop, P = ...
+
+local net = aloop._net
+local Stream = net.Stream
+local create_task, is_cancelled, current_task = aloop.create_task, aloop.is_cancelled, aloop.current_task
+local type, error, pcall, xpcall, setmetatable, tostring, pairs, ipairs, select =
+  type, error, pcall, xpcall, setmetatable, tostring, pairs, ipairs, select
+local mtype, traceback = math.type, debug.traceback
+
+local DEFAULT_LIMIT = 64 * 1024
+
+local function raise(kind, msg)
+  error(aloop.error(kind, msg), 3)
+end
+
+------------------------------------------------------------------------------
+-- Names to addresses.
+
+local families = { inet = "inet", inet6 = "inet6", [4] = "inet", [6] = "inet6" }
+
+-- resolve(host, port, opts) -> array of { family = "inet" | "inet6",
+-- host = numeric address, port = port }, in the order to try them.
+--
+-- The single hook where a host name becomes addresses: numeric hosts as
+-- they are, "localhost" as ::1 and 127.0.0.1 (RFC 6761), both without
+-- asking anyone; other names through aloop.getaddrinfo. opts.family
+-- ("inet", "inet6") filters.
+local function resolve(host, port, opts)
+  local want = opts and opts.family
+  local found = {}
+  local fam = net.is_numeric(host)
+  if fam then
+    found[1] = { family = fam, host = host, port = port }
+  elseif host:lower() == "localhost" or host:lower() == "localhost." then
+    found[1] = { family = "inet6", host = "::1", port = port }
+    found[2] = { family = "inet", host = "127.0.0.1", port = port }
+  else -- a name: the loop's resolver (c-ares), never blocking
+    for i, a in ipairs(aloop.getaddrinfo(host, port, { family = want })) do
+      found[i] = { family = a.family, host = a.address, port = port }
+    end
+  end
+  if want then
+    local kept = {}
+    for _, a in ipairs(found) do
+      if a.family == want then kept[#kept + 1] = a end
+    end
+    if #kept == 0 then
+      local e = aloop.error("DNSError", "no " .. want .. " address for " .. host)
+      e.host = host
+      error(e, 0)
+    end
+    found = kept
+  end
+  return found
+end
+net.resolve = resolve
+
+------------------------------------------------------------------------------
+-- Option checks, naming the public function.
+
+local function check_opts(opts, argn, fname)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then P.typeerror(opts, argn, fname, "table") end
+  return opts
+end
+
+local function check_int(v, argn, fname, what, min, max)
+  if mtype(v) ~= "integer" then
+    P.argerror(argn, fname, (what and (what .. " ") or "") .. "integer expected, got " ..
+      (mtype(v) or type(v)))
+  end
+  if (min and v < min) or (max and v > max) then
+    P.argerror(argn, fname, (what or "value") .. " out of range")
+  end
+  return v
+end
+
+local function check_common(opts, argn, fname)
+  if opts.tls ~= nil and opts.tls ~= false then
+    raise("TLSError", "TLS not available yet")
+  end
+  local limit = DEFAULT_LIMIT
+  if opts.limit ~= nil then limit = check_int(opts.limit, argn, fname, "limit", 1) end
+  return limit
+end
+
+local function check_port(port, argn, fname)
+  if type(port) == "string" and port:match("^%d+$") then port = math.tointeger(tonumber(port)) end
+  if mtype(port) ~= "integer" then P.typeerror(port, argn, fname, "port number") end
+  if port < 0 or port > 65535 then P.argerror(argn, fname, "port out of range") end
+  return port
+end
+
+------------------------------------------------------------------------------
+-- open_connection
+
+local function connect_one(a, o)
+  return net.connect(a.host, a.port, o.local_host, o.local_port, o.nodelay, o.limit)
+end
+
+-- RFC 8305: start with the first address; start the next one when an
+-- attempt fails or `delay` passes without an answer (nil: never), and take
+-- the first to connect; the others are cancelled or closed.
+local function happy_eyeballs(addrs, o, delay)
+  local n = #addrs
+  if n == 1 then return connect_one(addrs[1], o) end
+  local started, errors, winner = {}, {}, nil
+  local function attempt(i)
+    local ok, s = pcall(connect_one, addrs[i], o)
+    if ok then
+      if winner then s:close() else winner = s end
+    elseif is_cancelled(s) then
+      error(s, 0)
+    else
+      errors[i] = s
+    end
+  end
+  local ok, err = pcall(function()
+    for i = 1, n do
+      started[i] = create_task(attempt, i)
+      while not winner do
+        local pending = {}
+        for j = 1, i do
+          if not started[j]:done() then pending[#pending + 1] = started[j] end
+        end
+        if #pending == 0 then break end
+        aloop.wait(pending, { return_when = "FIRST_COMPLETED", timeout = i < n and delay or nil })
+        if i < n then break end -- one failed, or the delay passed: the next
+      end
+      if winner then break end
+    end
+  end)
+  for i = 1, #started do
+    if not started[i]:done() then started[i]:cancel() end
+  end
+  if not ok then
+    if winner then winner:close() end
+    error(err, 0)
+  end
+  if winner then return winner end
+  for i = 1, n do
+    if errors[i] then error(errors[i], 0) end
+  end
+  raise("OSError", "no address could be connected to")
+end
+
+function aloop.open_connection(host, port, opts)
+  local fname = "open_connection"
+  if type(host) ~= "string" then P.typeerror(host, 1, fname, "string") end
+  port = check_port(port, 2, fname)
+  opts = check_opts(opts, 3, fname)
+  local o = { limit = check_common(opts, 3, fname), nodelay = opts.nodelay ~= false }
+  local delay = opts.happy_eyeballs_delay
+  if delay == nil then
+    delay = 0.25
+  elseif delay == false then
+    delay = nil
+  else
+    P.check_delay(delay, 3, fname)
+  end
+  local family = opts.family
+  if family ~= nil then
+    family = families[family]
+    if not family then P.argerror(3, fname, "family must be \"inet\" or \"inet6\"") end
+  end
+  P.need_task(fname)
+  local la = opts.local_addr
+  if la ~= nil then
+    local lh, lp
+    if type(la) == "string" then lh, lp = la, 0
+    elseif type(la) == "table" then lh, lp = la[1] or la.host, la[2] or la.port or 0
+    else P.typeerror(la, 3, fname, "local_addr as {host, port}") end
+    local found = resolve(lh, lp, { family = family })
+    o.local_host, o.local_port = found[1].host, check_port(lp, 3, fname)
+    family = family or found[1].family
+  end
+  local addrs = resolve(host, port, { family = family })
+  return happy_eyeballs(addrs, o, delay)
+end
+
+function aloop.open_unix_connection(path, opts)
+  local fname = "open_unix_connection"
+  if type(path) ~= "string" then P.typeerror(path, 1, fname, "string") end
+  opts = check_opts(opts, 2, fname)
+  local limit = check_common(opts, 2, fname)
+  P.need_task(fname)
+  return net.connect(path, nil, nil, nil, false, limit)
+end
+
+------------------------------------------------------------------------------
+-- Stream:lines
+
+-- for line in stream:lines([fmt]) do: lines without their "\n" ("l"), or
+-- with it ("L"), as file:lines; the last line may lack one.
+function Stream.lines(self, fmt)
+  if fmt ~= nil and fmt ~= "l" and fmt ~= "L" then
+    P.argerror(1, "lines", "invalid format (\"l\" or \"L\" expected)")
+  end
+  local keep = fmt == "L"
+  return function()
+    local line = self:readline()
+    if line == "" then return nil end
+    if not keep and line:byte(-1) == 10 then line = line:sub(1, -2) end
+    return line
+  end
+end
+
+------------------------------------------------------------------------------
+-- Servers
+
+local Server = { __name = "aloop.Server" }
+Server.__index = Server
+
+-- Each connection: handler(stream) as a task; an error it raises goes to
+-- the loop's exception handler with its traceback; the stream is closed
+-- when the handler is done, whatever way it ends.
+local function serve_conn(self, stream)
+  local tb
+  local ok, err = xpcall(self._handler, function(e)
+    if not is_cancelled(e) then tb = traceback(tostring(e), 2) end
+    return e
+  end, stream)
+  self._conns[current_task()] = nil
+  stream:close()
+  if not ok then
+    if is_cancelled(err) then error(err, 0) end
+    net.report("Unhandled exception in client connection handler", err, tb)
+  end
+end
+
+-- One per listening socket, in the scope of the run that started the
+-- server: cancelled with it, and then the server closes.
+local function acceptor(self, l)
+  while true do
+    local ok, s = pcall(l.accept, l)
+    if not ok then
+      self:close()
+      error(s, 0)
+    end
+    if not s then return end
+    local t = create_task(serve_conn, self, s)
+    self._conns[t] = true
+  end
+end
+
+function Server:start_serving()
+  if self._closed then raise("RuntimeError", "server is closed") end
+  if self._serving then return end
+  self._serving = true
+  for i, l in ipairs(self._listeners) do
+    self._acceptors[i] = create_task(acceptor, self, l)
+  end
+end
+
+function Server:is_serving() return self._serving and not self._closed end
+
+function Server:close()
+  if self._closed then return end
+  self._closed = true
+  for _, l in ipairs(self._listeners) do l:close() end
+  for _, t in ipairs(self._acceptors) do t:cancel() end
+  if not self._closed_future:done() then self._closed_future:set_result(true) end
+end
+Server.__close = Server.close
+
+-- wait_closed(): until close() was called and every connection handler
+-- has finished (as asyncio 3.12).
+function Server:wait_closed()
+  P.need_task("Server:wait_closed")
+  if not self._closed then self._closed_future:await() end
+  while true do
+    local t = next(self._conns)
+    if not t then return end
+    pcall(t.await, t)
+    self._conns[t] = nil
+  end
+end
+
+-- serve_forever(): serve until closed; cancelling it closes the server.
+function Server:serve_forever()
+  P.need_task("Server:serve_forever")
+  if self._closed then raise("RuntimeError", "server is closed") end
+  self:start_serving()
+  local ok, err = pcall(self._closed_future.await, self._closed_future)
+  if not ok then
+    self:close()
+    error(err, 0)
+  end
+end
+
+function Server:port()
+  local l = self._listeners[1]
+  if not l then return nil end
+  return select(2, l:sockname())
+end
+
+-- sockets(): the addresses listened on, each { host, port } (a Unix
+-- server: { path }).
+function Server:sockets()
+  local out = {}
+  for i, l in ipairs(self._listeners) do
+    local h, p = l:sockname()
+    out[i] = { h, p }
+  end
+  return out
+end
+
+function Server:__tostring()
+  local parts = {}
+  for i, a in ipairs(self:sockets()) do
+    parts[i] = a[2] and (a[1]:find(":") and ("[" .. a[1] .. "]:" .. a[2]) or (a[1] .. ":" .. a[2])) or a[1]
+  end
+  return string.format("<aloop.Server %s%s>", table.concat(parts, " "),
+    self._closed and " closed" or "")
+end
+
+local function new_server(handler, listeners, opts)
+  local self = setmetatable({
+    _handler = handler, _listeners = listeners, _acceptors = {}, _conns = {},
+    _serving = false, _closed = false, _closed_future = aloop.Future(),
+  }, Server)
+  if opts.start_serving ~= false then self:start_serving() end
+  return self
+end
+
+local function check_handler(handler, fname)
+  if not P.callable(handler) then P.typeerror(handler, 1, fname, "function") end
+end
+
+local function close_all(ls)
+  for _, l in ipairs(ls) do l:close() end
+end
+
+-- Listen on each address, all on one port: with port 0, the port the first
+-- socket got (tried again a few times if another socket took it meanwhile).
+local function listen_all(addrs, port, opts, limit, fname)
+  local backlog = opts.backlog ~= nil and check_int(opts.backlog, 4, fname, "backlog", 0) or 100
+  local v6only = #addrs > 1
+  for _ = 1, 10 do
+    local ls, p = {}, port
+    local ok, err = pcall(function()
+      for i, a in ipairs(addrs) do
+        ls[i] = net.listen(a.host, p, backlog, opts.reuse_port, v6only and a.family == "inet6", limit)
+        if p == 0 then p = select(2, ls[i]:sockname()) end
+      end
+    end)
+    if ok then return ls end
+    close_all(ls)
+    if not (port == 0 and #ls > 0 and type(err) == "table" and err.code == "EADDRINUSE") then
+      error(err, 0)
+    end
+  end
+  raise("OSError", "could not find one free port for every address")
+end
+
+function aloop.start_server(handler, host, port, opts)
+  local fname = "start_server"
+  check_handler(handler, fname)
+  if host ~= nil and type(host) ~= "string" then P.typeerror(host, 2, fname, "string or nil") end
+  port = port == nil and 0 or check_port(port, 3, fname)
+  opts = check_opts(opts, 4, fname)
+  local limit = check_common(opts, 4, fname)
+  local family = opts.family
+  if family ~= nil then
+    family = families[family]
+    if not family then P.argerror(4, fname, "family must be \"inet\" or \"inet6\"") end
+  end
+  local addrs
+  if host == nil or host == "" or host == "*" then
+    addrs = {}
+    if family ~= "inet6" then addrs[#addrs + 1] = { family = "inet", host = "0.0.0.0" } end
+    if family ~= "inet" then addrs[#addrs + 1] = { family = "inet6", host = "::" } end
+  else
+    addrs = resolve(host, port, { family = family })
+  end
+  return new_server(handler, listen_all(addrs, port, opts, limit, fname), opts)
+end
+
+function aloop.start_unix_server(handler, path, opts)
+  local fname = "start_unix_server"
+  check_handler(handler, fname)
+  if type(path) ~= "string" then P.typeerror(path, 2, fname, "string") end
+  opts = check_opts(opts, 3, fname)
+  local limit = check_common(opts, 3, fname)
+  local backlog = opts.backlog ~= nil and check_int(opts.backlog, 3, fname, "backlog", 0) or 100
+  return new_server(handler, { net.listen_unix(path, backlog, limit) }, opts)
+end
+
+------------------------------------------------------------------------------
+-- _stats: how many I/O watchers run.
+
+local stats = aloop._stats
+function aloop._stats()
+  local st = stats()
+  st.io = net.io_count()
+  return st
+end

@@ -1,0 +1,332 @@
+/* stream.c -- buffered byte streams over a socket. The read buffer is
+ * pulled: bytes are received only when a reader asks, so a reader that is
+ * cancelled loses nothing. The write buffer is pushed: bytes go out at once
+ * as far as the socket takes them and the write watcher sends the rest in
+ * C, waking drainers at the low-water mark and doing a deferred shutdown or
+ * close once the buffer is empty. Sends use MSG_NOSIGNAL: a peer that went
+ * away is an EPIPE, never a SIGPIPE. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "al_io.h"
+
+#define AL_READ_CHUNK 16384      /* a read receives at least this much room */
+#define AL_READ_MAX (1024 * 1024) /* and at most this much per call */
+
+/* ---- buffers --------------------------------------------------------------- */
+
+void al_buf_free(al_buf_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->off = b->len = b->cap = 0;
+}
+
+char *al_buf_reserve(al_buf_t *b, size_t n) {
+  if (b->len == 0)
+    b->off = 0;
+  if (b->off + b->len + n <= b->cap)
+    return b->data + b->off + b->len;
+  if (b->off > 0 && b->len + n <= b->cap) { /* slide down: room enough */
+    memmove(b->data, b->data + b->off, b->len);
+    b->off = 0;
+    return b->data + b->len;
+  }
+  {
+    size_t cap = b->cap ? b->cap : 4096;
+    char *p;
+    while (cap < b->len + n)
+      cap *= 2;
+    if (b->off > 0) {
+      memmove(b->data, b->data + b->off, b->len);
+      b->off = 0;
+    }
+    p = realloc(b->data, cap);
+    if (!p) {
+      fputs("aloop: out of memory\n", stderr);
+      abort();
+    }
+    b->data = p;
+    b->cap = cap;
+    return b->data + b->len;
+  }
+}
+
+void al_buf_append(al_buf_t *b, const char *p, size_t n) {
+  if (n == 0)
+    return;
+  memcpy(al_buf_reserve(b, n), p, n);
+  b->len += n;
+}
+
+void al_buf_consume(al_buf_t *b, size_t n) {
+  if (n >= b->len) {
+    b->off = b->len = 0;
+    if (b->cap > 256 * 1024) /* a big transfer is over: give it back */
+      al_buf_free(b);
+  } else {
+    b->off += n;
+    b->len -= n;
+  }
+}
+
+/* ---- the stream ------------------------------------------------------------ */
+
+static void on_ready(al_io_t *io, int dir);
+
+void al_stream_init(al_stream_t *s, al_loop_t *loop, int fd) {
+  memset(s, 0, sizeof *s);
+  al_io_init(&s->io, loop, fd);
+  s->io.on_ready = on_ready;
+  al_wlist_init(&s->drainers);
+  al_wlist_init(&s->closers);
+  s->high = 64 * 1024;
+  s->low = 16 * 1024;
+}
+
+static void notify(al_stream_t *s) {
+  if (s->notify)
+    al_loop_post(s->io.loop, s->notify);
+}
+
+static void wake_list(al_wlist_t *l, int status) {
+  al_waiter_t *w;
+  while ((w = al_wlist_first(l)) != NULL) {
+    al_waiter_remove(w);
+    al_task_wake(al_container_of(w, al_task_t, waiter), status);
+  }
+}
+
+static void do_close(al_stream_t *s) {
+  if (s->flags & AL_S_CLOSED)
+    return;
+  s->flags |= AL_S_CLOSED | AL_S_EOF;
+  s->flags &= ~(unsigned)AL_S_CLOSE_WANT;
+  al_io_close(&s->io); /* wakes the readers and writers parked */
+  al_buf_free(&s->wbuf);
+  wake_list(&s->drainers, 0);
+  wake_list(&s->closers, 0);
+  notify(s);
+}
+
+/* The write side failed: what was not sent is lost; drain raises it. */
+static void write_failed(al_stream_t *s, int err) {
+  if (!s->werr)
+    s->werr = err;
+  s->wbuf.off = s->wbuf.len = 0;
+  al_io_want(&s->io, EV_WRITE, false);
+  wake_list(&s->drainers, err);
+  if (s->flags & AL_S_CLOSE_WANT)
+    do_close(s);
+  else
+    notify(s);
+}
+
+/* The output seam: bytes of the write buffer to the socket. A TLS filter
+ * will encrypt into the buffer before this, so it stays as it is. Returns
+ * the count sent (0 when the socket is full) or the error. */
+static long stream_output(al_stream_t *s, const char *p, size_t n) {
+  for (;;) {
+    ssize_t r = send(s->io.fd, p, n, MSG_NOSIGNAL);
+    if (r >= 0)
+      return (long)r;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0;
+    return -errno;
+  }
+}
+
+/* The write buffer is empty: do what waited for it. */
+static void flushed(al_stream_t *s) {
+  al_io_want(&s->io, EV_WRITE, false);
+  if (s->flags & AL_S_CLOSE_WANT) {
+    do_close(s);
+    return;
+  }
+  if ((s->flags & AL_S_SHUT_WANT) && !(s->flags & AL_S_SHUT_DONE)) {
+    s->flags |= AL_S_SHUT_DONE;
+    if (shutdown(s->io.fd, SHUT_WR) != 0 && !s->werr)
+      s->werr = -errno;
+  }
+  notify(s);
+}
+
+static void flush(al_stream_t *s) {
+  while (s->wbuf.len > 0) {
+    long r = stream_output(s, al_buf_head(&s->wbuf), s->wbuf.len);
+    if (r < 0) {
+      write_failed(s, (int)r);
+      return;
+    }
+    if (r == 0)
+      break;
+    al_buf_consume(&s->wbuf, (size_t)r);
+  }
+  if (s->wbuf.len <= s->low)
+    wake_list(&s->drainers, 0);
+  if (s->wbuf.len == 0)
+    flushed(s);
+}
+
+static void on_ready(al_io_t *io, int dir) {
+  al_stream_t *s = al_container_of(io, al_stream_t, io);
+  if (dir == EV_WRITE)
+    flush(s);
+}
+
+/* The input seam: socket bytes into the read buffer. A TLS filter will
+ * receive into its memory BIO here and decrypt into the buffer. */
+static long stream_input(al_stream_t *s, size_t want) {
+  size_t room = want < AL_READ_CHUNK ? AL_READ_CHUNK
+                : want > AL_READ_MAX ? AL_READ_MAX
+                                     : want;
+  char *p = al_buf_reserve(&s->rbuf, room);
+  for (;;) {
+    ssize_t r = recv(s->io.fd, p, room, 0);
+    if (r > 0) {
+      s->rbuf.len += (size_t)r;
+      if ((size_t)r < room)
+        s->flags |= AL_S_DRAINED;
+      return (long)r;
+    }
+    if (r == 0)
+      return 0;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return AL_EAGAIN;
+    return -errno;
+  }
+}
+
+long al_stream_fill(al_stream_t *s, size_t want) {
+  long r;
+  if (s->rerr)
+    return s->rerr;
+  if (s->flags & AL_S_EOF)
+    return 0;
+  if ((s->flags & AL_S_DRAINED) && want > 0) {
+    s->flags &= ~(unsigned)AL_S_DRAINED;
+    return AL_EAGAIN;
+  }
+  s->flags &= ~(unsigned)AL_S_DRAINED;
+  r = stream_input(s, want);
+  if (r == 0)
+    s->flags |= AL_S_EOF;
+  else if (r < 0 && r != AL_EAGAIN)
+    s->rerr = (int)r;
+  return r;
+}
+
+int al_stream_write(al_stream_t *s, const char *p, size_t n) {
+  if (s->flags & (AL_S_CLOSED | AL_S_CLOSE_WANT | AL_S_SHUT_WANT |
+                  AL_S_SHUT_DONE))
+    return AL_EPIPE;
+  if (s->werr || n == 0)
+    return 0;
+  if (s->wbuf.len == 0) { /* nothing queued: straight to the socket */
+    long r = stream_output(s, p, n);
+    if (r < 0) {
+      write_failed(s, (int)r);
+      return 0;
+    }
+    p += r;
+    n -= (size_t)r;
+    if (n == 0)
+      return 0;
+  }
+  al_buf_append(&s->wbuf, p, n);
+  al_io_want(&s->io, EV_WRITE, true);
+  return 0;
+}
+
+bool al_stream_must_drain(const al_stream_t *s) {
+  return s->wbuf.len > s->high && !s->werr && !(s->flags & AL_S_CLOSED);
+}
+
+void al_stream_set_limits(al_stream_t *s, size_t high, size_t low) {
+  s->high = high;
+  s->low = low;
+  if (s->wbuf.len <= s->low)
+    wake_list(&s->drainers, 0);
+}
+
+static void unwait_list(al_task_t *t) { al_waiter_remove(&t->waiter); }
+
+static void never_called(al_waiter_t *w, al_future_t *f) {
+  (void)w;
+  (void)f;
+}
+
+void al_stream_drain_wait(al_stream_t *s, al_task_t *t) {
+  t->waiter.cb = never_called;
+  al_wlist_append(&s->drainers, &t->waiter);
+  al_task_park(t, unwait_list); /* backed by the write watcher */
+}
+
+void al_stream_wait_closed(al_stream_t *s, al_task_t *t) {
+  t->waiter.cb = never_called;
+  al_wlist_append(&s->closers, &t->waiter);
+  al_task_park(t, unwait_list);
+  if ((s->flags & AL_S_CLOSED) && t->wait == AL_WAIT_HOOK) {
+    al_waiter_remove(&t->waiter);
+    al_task_wake(t, 0);
+  }
+}
+
+int al_stream_write_eof(al_stream_t *s) {
+  if (s->flags & (AL_S_CLOSED | AL_S_CLOSE_WANT))
+    return AL_EPIPE;
+  if (s->flags & (AL_S_SHUT_WANT | AL_S_SHUT_DONE))
+    return 0;
+  s->flags |= AL_S_SHUT_WANT;
+  if (s->wbuf.len == 0 && !s->werr) {
+    s->flags |= AL_S_SHUT_DONE;
+    if (shutdown(s->io.fd, SHUT_WR) != 0)
+      return -errno;
+  }
+  return 0;
+}
+
+void al_stream_close(al_stream_t *s) {
+  if (s->flags & (AL_S_CLOSED | AL_S_CLOSE_WANT))
+    return;
+  s->flags |= AL_S_EOF;
+  if (s->wbuf.len > 0 && !s->werr) {
+    /* keep flushing; readers are done (they see the end of stream) */
+    s->flags |= AL_S_CLOSE_WANT;
+    al_io_want(&s->io, EV_READ, false);
+    al_io_wake(&s->io, EV_READ, AL_WAKE_CLOSED);
+    return;
+  }
+  do_close(s);
+}
+
+void al_stream_abort(al_stream_t *s) {
+  s->wbuf.off = s->wbuf.len = 0;
+  do_close(s);
+}
+
+void al_stream_reset(al_stream_t *s) {
+  if (s->io.fd >= 0) {
+    struct linger lg = {1, 0};
+    setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  al_stream_abort(s);
+}
+
+void al_stream_destroy(al_stream_t *s, bool loop_alive) {
+  if (loop_alive) {
+    s->notify = NULL;
+    al_stream_abort(s);
+  } else if (s->io.fd >= 0) { /* the loop and its watchers are gone */
+    close(s->io.fd);
+    s->io.fd = -1;
+  }
+  al_buf_free(&s->rbuf);
+  al_buf_free(&s->wbuf);
+}
