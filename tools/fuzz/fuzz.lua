@@ -18,6 +18,7 @@
 
 local HERE = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local V = dofile(HERE .. "/values.lua")
+local C = dofile(HERE .. "/common.lua")
 
 local CONTEXTS = { "task", "callback", "done_callback", "finaliser", "toplevel", "close" }
 local EPOCH = 64        -- calls between two fresh pools of objects
@@ -36,18 +37,7 @@ local opt = {
   out = os.getenv("FUZZ_OUT") or "build/fuzz",
   slice = 8,
 }
-do
-  local i = 1
-  while arg and arg[i] do
-    local a, v = arg[i], arg[i + 1]
-    local key = a:match("^%-%-([%w%-]+)$")
-    if not key then io.stderr:write("fuzz: unknown argument ", a, "\n") os.exit(2) end
-    key = key:gsub("%-", "_")
-    if v == nil then io.stderr:write("fuzz: ", a, " needs a value\n") os.exit(2) end
-    opt[key] = tonumber(v) or v
-    i = i + 2
-  end
-end
+C.parse_args(opt)
 
 ------------------------------------------------------------------------------
 -- Child: discovery of the targets
@@ -768,26 +758,7 @@ if opt.child then return child() end
 ------------------------------------------------------------------------------
 -- Parent: run the contexts in child processes, collect and report.
 
-local function shq(x) return "'" .. tostring(x):gsub("'", "'\\''") .. "'" end
-
-local function sh_out(cmd)
-  local p = io.popen(cmd)
-  local r = p:read("a") or ""
-  p:close()
-  return (r:gsub("%s+$", ""))
-end
-
-local LUA = os.getenv("FUZZ_LUA") or "lua5.4"
-local CPATH = os.getenv("FUZZ_CPATH") or "build/asan/?.so"
-local PRELOAD = os.getenv("FUZZ_PRELOAD")
-if not PRELOAD then
-  local cc = os.getenv("CC") or "gcc"
-  PRELOAD = sh_out(cc .. " -print-file-name=libasan.so") .. " " .. sh_out(cc .. " -print-file-name=libubsan.so")
-end
-local ENV = "LD_PRELOAD=" .. shq(PRELOAD) ..
-  " ASAN_OPTIONS=" .. shq(os.getenv("FUZZ_ASAN_OPTIONS") or "detect_leaks=0:abort_on_error=1") ..
-  " UBSAN_OPTIONS=" .. shq("halt_on_error=1:abort_on_error=1:print_stacktrace=1") ..
-  " LUA_CPATH=" .. shq(CPATH .. ";;")
+local shq, ENV, LUA = C.shq, C.ENV, C.LUA
 
 local SELF = arg[0]
 local run_no = 0
@@ -796,7 +767,7 @@ local run_no = 0
 local function run_child(ctx, a, limit)
   run_no = run_no + 1
   local errf = opt.out .. "/child-" .. run_no .. ".err"
-  local cmd = { "env", ENV, "timeout -k 2", math.floor(limit), LUA, shq(SELF), "--child", ctx, "--seed", opt.seed,
+  local cmd = { ENV, "timeout -k 2", math.floor(limit), LUA, shq(SELF), "--child", ctx, "--seed", opt.seed,
     "--out", shq(opt.out), "--max-calls", opt.max_calls }
   for k, v in pairs(a) do cmd[#cmd + 1] = "--" .. k .. " " .. shq(v) end
   cmd[#cmd + 1] = ">/dev/null 2>" .. shq(errf)
@@ -845,14 +816,7 @@ local function run_child(ctx, a, limit)
     elseif tag == "DRIVER" then
       r.driver = rest
     elseif not tag then
-      local san = line:match("^SUMMARY: (%w+Sanitizer: .*)$")
-      if san then r.summary = r.summary or san end
-      if line:match("ERROR: %w+Sanitizer") then r.sanitizer = r.sanitizer or line:match("ERROR: (.*)$") end
-      local ub = line:match("runtime error: (.*)$")
-      if ub then r.ubsan = r.ubsan or ((line:match("([%w_/]+%.c):%d+") or "?") .. ": " .. ub) end
-      local fn, file = line:match("^%s+#%d+ 0x%x+ in ([%w_]+) (.-):%d+")
-      if fn and not r.frame and (file:match("bindings/") or file:match("core/")) then r.frame = fn end
-      if line:match("^%(libev%)") then r.libev = r.libev or line end
+      C.scan_line(r, line)
       if r.started then
         if line:match("^aloop: ") then block = { title = line:sub(8), last = r.last }
         elseif block then
@@ -875,46 +839,21 @@ local function run_child(ctx, a, limit)
   return r
 end
 
-local function crash_detail(r)
-  if r.timed_out then return "hang: no progress (process killed by timeout)" end
-  if r.ubsan then return "ubsan: " .. r.ubsan end
-  if r.summary then
-    local kind = r.summary:match("^AddressSanitizer: ([%w%-]+)") or r.summary:match("^(%w+Sanitizer)")
-    return "asan: " .. kind .. (r.frame and (" in " .. r.frame) or "")
-  end
-  if r.libev then return "abort: " .. r.libev end
-  if r.rc > 128 then return "signal " .. (r.rc - 128) .. (r.frame and (" in " .. r.frame) or "") end
-  return "exit status " .. r.rc .. (r.driver and (": " .. r.driver) or "")
-end
-
-local function load_known()
-  local ok, k = pcall(dofile, HERE .. "/known.lua")
-  if not ok then io.stderr:write("fuzz: cannot load known.lua: ", tostring(k), "\n") return {} end
-  return k or {}
-end
-
-local function match_known(known, f)
-  for _, k in ipairs(known) do
-    local hit = true
-    for _, field in ipairs({ "kind", "key", "form", "detail" }) do
-      if k[field] and not tostring(f[field] or ""):find(k[field]) then hit = false break end
-    end
-    if hit then return k end
-  end
-end
+local crash_detail = C.crash_detail
 
 local function parent()
   os.execute("mkdir -p " .. shq(opt.out .. "/repro") .. " && rm -f " .. shq(opt.out) .. "/repro/*.lua")
   local contexts = {}
   for c in opt.contexts:gmatch("[^,]+") do contexts[#contexts + 1] = c end
-  local known = load_known()
+  local known = C.load_known(HERE)
   local all, order = {}, {}
   local function add(f, ctx)
     local sig = f.kind .. "|" .. f.key .. "|" .. (f.form or "") .. "|" .. f.detail
     local e = all[sig]
     if not e then
       e = { kind = f.kind, key = f.key, form = f.form, detail = f.detail, first = f, ctxs = {}, n = 0 }
-      e.known = match_known(known, e)
+      e.known = C.match_known(known, { kind = e.kind, key = e.key, form = e.form, detail = e.detail,
+        msg = f.msg })
       all[sig] = e
       order[#order + 1] = e
     end
@@ -992,7 +931,7 @@ local function parent()
           end
         end
         f.repro = opt.out .. "/repro/" .. ctx .. "-" .. culprit.i .. ".lua"
-        os.execute("env " .. ENV .. " timeout 60 " .. LUA .. " " .. shq(SELF) .. " --child " .. ctx ..
+        os.execute(ENV .. " timeout 60 " .. LUA .. " " .. shq(SELF) .. " --child " .. ctx ..
           " --seed " .. opt.seed .. " --out " .. shq(opt.out) .. " --repro " .. culprit.i ..
           (culprit ~= last and (" --repro-then " .. last.i) or "") .. " >" .. shq(f.repro) .. " 2>/dev/null")
         add(f, ctx)
