@@ -45,7 +45,7 @@ function C.scan_line(r, line)
   if san then r.summary = r.summary or san end
   if line:match("ERROR: %w+Sanitizer") then r.sanitizer = r.sanitizer or line:match("ERROR: (.*)$") end
   local ub = line:match("runtime error: (.*)$")
-  if ub then r.ubsan = r.ubsan or ((line:match("([%w_/]+%.c):%d+") or "?") .. ": " .. ub) end
+  if ub then r.ubsan = r.ubsan or ((line:match("([%w_/]+%.c:%d+)") or "?") .. ": " .. ub) end
   local fn, file = line:match("^%s+#%d+ 0x%x+ in ([%w_]+) (.-):%d+")
   if fn and not r.frame and (file:match("bindings/") or file:match("core/")) then r.frame = fn end
   if line:match("^%(libev%)") then r.libev = r.libev or line end
@@ -56,7 +56,7 @@ function C.crash_detail(r)
   if r.ubsan then return "ubsan: " .. r.ubsan end
   if r.summary then
     local kind = r.summary:match("^AddressSanitizer: ([%w%-]+)") or r.summary:match("^(%w+Sanitizer)")
-    return "asan: " .. kind .. (r.frame and (" in " .. r.frame) or "")
+    return "asan: " .. kind .. ((r.frame and kind ~= "stack-overflow") and (" in " .. r.frame) or "")
   end
   if r.libev then return "abort: " .. r.libev end
   if r.rc > 128 then return "signal " .. (r.rc - 128) .. (r.frame and (" in " .. r.frame) or "") end
@@ -93,7 +93,7 @@ end
 function C.match_known(known, f)
   for _, k in ipairs(known) do
     local hit = true
-    for _, field in ipairs({ "kind", "key", "form", "detail", "msg" }) do
+    for _, field in ipairs({ "kind", "key", "form", "detail", "desc", "msg", "ctx" }) do
       if k[field] and not tostring(f[field] or ""):find(k[field]) then hit = false break end
     end
     if hit then return k end

@@ -403,7 +403,7 @@ local function check_error(spec, i, e, args)
   local function shown(n) -- a name that came from an argument is not the point
     for k = 1, #spec.args do
       local a = args[k]
-      if (type(a) == "string" or type(a) == "number") and n:find(tostring(a):sub(1, 40), 1, true) then
+      if (type(a) == "string" or type(a) == "number") and n:find(tostring(a):match("^[^%z]*"):sub(1, 40), 1, true) then
         return "'<an argument>'"
       end
     end
@@ -847,19 +847,26 @@ local function parent()
   for c in opt.contexts:gmatch("[^,]+") do contexts[#contexts + 1] = c end
   local known = C.load_known(HERE)
   local all, order = {}, {}
+  -- A crash or hang is one finding per place (its sanitizer report), with
+  -- the targets that reached it; a message, one per target, form and file.
   local function add(f, ctx)
-    local sig = f.kind .. "|" .. f.key .. "|" .. (f.form or "") .. "|" .. f.detail
+    -- (after lua_close, in the close context, is a place of its own)
+    local sig = (f.kind == "crash" or f.kind == "hang") and (f.kind .. "|" .. f.detail .. (ctx == "close" and "|close" or ""))
+      or f.kind == "report" and (f.kind .. "|" .. f.detail .. "|" .. (f.msg:gsub("^.-|", "")))
+      or (f.kind .. "|" .. f.key .. "|" .. (f.form or "") .. "|" .. f.detail)
     local e = all[sig]
     if not e then
-      e = { kind = f.kind, key = f.key, form = f.form, detail = f.detail, first = f, ctxs = {}, n = 0 }
+      e = { kind = f.kind, key = f.key, form = f.form, detail = f.detail, first = f, ctxs = {}, n = 0, keys = {} }
       e.known = C.match_known(known, { kind = e.kind, key = e.key, form = e.form, detail = e.detail,
-        msg = f.msg })
+        desc = f.desc, msg = f.msg, ctx = ctx })
       all[sig] = e
       order[#order + 1] = e
     end
     if not e.ctxs[ctx] then e.ctxs[ctx] = true; e.ctxs[#e.ctxs + 1] = ctx end
+    if not e.keys[f.key] then e.keys[f.key] = true; e.keys[#e.keys + 1] = f.key end
     e.n = e.n + 1
   end
+  local sites = {} -- crash detail -> the call found to cause it first
   local t_start = os.time()
   local per_ctx = opt.seconds / #contexts
   local counts = {}
@@ -896,6 +903,18 @@ local function parent()
         local last = r.last
         local f = { kind = r.timed_out and "hang" or "crash", key = last.key, detail = crash_detail(r),
           i = last.i, desc = last.desc, msg = r.sanitizer or r.libev or "" }
+        local site = sites[f.detail .. (ctx == "close" and "|close" or "")]
+        if site then
+          -- Seen before: no need to isolate it again; skip what caused it.
+          add(f, ctx)
+          local k = (site.later and not skip[site.key]) and site.key or last.key
+          skip[k] = true
+          io.write(string.format("fuzz: %s: %s at call %d %s: %s (again; skipping %s)\n", ctx, f.kind, last.i,
+            last.desc, f.detail, k))
+          io.flush()
+          from = last.i + 1
+          goto continue
+        end
         -- Confirm with the call alone, in a fresh process; if it passes
         -- alone, bisect for the latest start from which it still fails:
         -- the call there is the one it needs.
@@ -906,7 +925,8 @@ local function parent()
           local function same(b)
             return b.crashed and b.last and (b.last.i == last.i or crash_detail(b) == detail)
           end
-          local lo, hi, give_up = from, last.i, math.min(os.time() + 30, deadline + 5)
+          local lo, hi = from, last.i
+          local give_up = math.min(os.time() + math.max(5, per_ctx // 4), deadline + 2)
           while hi - lo > 1 and os.time() < give_up do
             local mid = (lo + hi) // 2
             local b = run_child(ctx, { from = mid, to = last.i, slice = 30, skip = skiplist() }, 30 + HANG_LIMIT)
@@ -924,9 +944,9 @@ local function parent()
           if hi - lo == 1 and same(pair) and pair.first then
             culprit = pair.first
             f.key, f.i, f.desc = culprit.key, culprit.i, culprit.desc .. "; then " .. last.desc
-            f.detail = f.detail .. " (at a later call)"
+            f.how = "at a later call"
           else
-            f.detail = f.detail .. " (only after earlier calls, not isolated)"
+            f.how = "only after earlier calls, not isolated"
             f.msg = f.msg .. " [calls " .. from .. ".." .. last.i .. "]"
           end
         end
@@ -935,11 +955,14 @@ local function parent()
           " --seed " .. opt.seed .. " --out " .. shq(opt.out) .. " --repro " .. culprit.i ..
           (culprit ~= last and (" --repro-then " .. last.i) or "") .. " >" .. shq(f.repro) .. " 2>/dev/null")
         add(f, ctx)
-        io.write(string.format("fuzz: %s: %s at call %d %s: %s\n", ctx, f.kind, culprit.i, f.desc, f.detail))
+        sites[f.detail .. (ctx == "close" and "|close" or "")] = { key = culprit.key, later = culprit ~= last }
+        io.write(string.format("fuzz: %s: %s at call %d %s: %s%s\n", ctx, f.kind, culprit.i, f.desc, f.detail,
+          f.how and (" (" .. f.how .. ")") or ""))
         io.flush()
         skip[culprit.key] = true
         from = last.i + 1
       end
+      ::continue::
     end
     counts[#counts + 1] = { ctx, n }
     io.write(string.format("fuzz: context %-13s %7d calls\n", ctx, n))
@@ -963,8 +986,8 @@ local function parent()
   end
   local summary = assert(io.open(opt.out .. "/findings.txt", "w"))
   for _, e in ipairs(order) do
-    summary:write(table.concat({ e.known and e.known.id or "new", e.kind, e.key, e.form or "", e.detail,
-      table.concat(e.ctxs, ","), e.first.desc, e.first.msg or "", e.first.repro or "-" }, "\t"), "\n")
+    summary:write(table.concat({ e.known and e.known.id or "new", e.kind, table.concat(e.keys, " "), e.form or "",
+      e.detail, table.concat(e.ctxs, ","), e.first.desc, e.first.msg or "", e.first.repro or "-" }, "\t"), "\n")
   end
   summary:close()
   if #supp > 0 then
@@ -980,9 +1003,11 @@ local function parent()
   if #new > 0 then
     io.write(string.format("\n== %d NEW FINDINGS ==\n", #new))
     for _, e in ipairs(new) do
-      io.write(string.format("  %s %s%s: %s\n      call: %s\n      got:  %s\n      contexts: %s; %d times; reproducer: %s\n",
-        e.kind, e.key, e.form and ("[" .. e.form .. "]") or "", e.detail, e.first.desc, e.first.msg or "",
-        table.concat(e.ctxs, ","), e.n, e.first.repro or "-"))
+      io.write(string.format("  %s %s%s: %s%s\n      call: %s\n      got:  %s\n      contexts: %s; %d times%s; reproducer: %s\n",
+        e.kind, e.key, e.form and ("[" .. e.form .. "]") or "", e.detail,
+        e.first.how and (" (" .. e.first.how .. ")") or "", e.first.desc, e.first.msg or "",
+        table.concat(e.ctxs, ","), e.n, #e.keys > 1 and (", also via " .. table.concat(e.keys, " ", 2)) or "",
+        e.first.repro or "-"))
     end
     io.write(string.format("\nfuzz: FAILED: %d new findings (seed %d, %d calls)\n", #new, opt.seed, total))
     os.exit(1)
