@@ -687,6 +687,9 @@ function drivers.toplevel(state)
     k = k + 1
     run_call(i)
   end
+  -- What the next call would do first: so that a run of calls that broke
+  -- the loop fails the same way when it is re-run alone or bisected.
+  pcall(aloop.run, build_pool)
 end
 
 ------------------------------------------------------------------------------
@@ -950,10 +953,14 @@ local function parent()
             f.msg = f.msg .. " [calls " .. from .. ".." .. last.i .. "]"
           end
         end
-        f.repro = opt.out .. "/repro/" .. ctx .. "-" .. culprit.i .. ".lua"
-        os.execute(ENV .. " timeout 60 " .. LUA .. " " .. shq(SELF) .. " --child " .. ctx ..
-          " --seed " .. opt.seed .. " --out " .. shq(opt.out) .. " --repro " .. culprit.i ..
-          (culprit ~= last and (" --repro-then " .. last.i) or "") .. " >" .. shq(f.repro) .. " 2>/dev/null")
+        if f.how ~= "only after earlier calls, not isolated" then
+          f.repro = opt.out .. "/repro/" .. ctx .. "-" .. culprit.i .. ".lua"
+          os.execute(ENV .. " timeout 60 " .. LUA .. " " .. shq(SELF) .. " --child " .. ctx ..
+            " --seed " .. opt.seed .. " --out " .. shq(opt.out) .. " --repro " .. culprit.i ..
+            (culprit ~= last and (" --repro-then " .. last.i) or "") .. " >" .. shq(f.repro) .. " 2>/dev/null")
+        else
+          f.repro = "-"
+        end
         add(f, ctx)
         sites[f.detail .. (ctx == "close" and "|close" or "")] = { key = culprit.key, later = culprit ~= last }
         io.write(string.format("fuzz: %s: %s at call %d %s: %s%s\n", ctx, f.kind, culprit.i, f.desc, f.detail,
@@ -987,7 +994,8 @@ local function parent()
   local summary = assert(io.open(opt.out .. "/findings.txt", "w"))
   for _, e in ipairs(order) do
     summary:write(table.concat({ e.known and e.known.id or "new", e.kind, table.concat(e.keys, " "), e.form or "",
-      e.detail, table.concat(e.ctxs, ","), e.first.desc, e.first.msg or "", e.first.repro or "-" }, "\t"), "\n")
+      e.detail .. (e.first.how and (" (" .. e.first.how .. ")") or ""), table.concat(e.ctxs, ","), e.first.desc,
+      e.first.msg or "", e.first.repro or "-" }, "\t"), "\n")
   end
   summary:close()
   if #supp > 0 then

@@ -20,9 +20,9 @@ return {
   { id = "C1", kind = "torture%-crash", detail = "heap%-use%-after%-free in laloop_push_error" },
   { id = "C2", kind = "crash", detail = "stack%-overflow" },
   { id = "C3", kind = "crash", ctx = "^close$", detail = "SEGV in run_toplevel" },
+  { id = "C6", kind = "crash", key = "%.__gc$" },
   { id = "C4", kind = "crash", desc = "resumes a task's coroutine" },
   { id = "C4", kind = "crash", detail = "^ubsan: bindings/ltask%.c:478: member access within null pointer" },
-  { id = "C6", kind = "crash", key = "%.__gc$" },
   -- getmetatable(loop).__gc(loop): the loop is gone, the next turn fails.
   { id = "C6", kind = "crash", detail = "epoll_wait: Bad file descriptor" },
   { id = "C6", kind = "crash", ctx = "^toplevel$", detail = "SEGV in run_toplevel" },
