@@ -35,10 +35,11 @@ local function child()
   -- step multiplier, step size (log2 bytes); and how many VM instructions
   -- a task runs between two forced GC steps (0: no hook).
   local GC = { { 1, 1000, 10 }, { 1, 100, 8 }, { 5, 400, 13 }, { 2, 200, 6 } }
-  local gc = GC[(seed - 1) % #GC + 1]
+  local base = math.tointeger(tonumber(opt.gc)) or seed -- the collector settings come with the first seed
+  local gc = GC[(base - 1) % #GC + 1]
   collectgarbage("incremental", gc[1], gc[2], gc[3])
   local HOOKS = { 0, 500, 97, 2000 }
-  local hook_every = HOOKS[((seed - 1) + (seed - 1) // #GC) % #HOOKS + 1]
+  local hook_every = HOOKS[((base - 1) + (base - 1) // #GC) % #HOOKS + 1]
   io.stderr:write(string.format("@@START seed %d: collectgarbage(\"incremental\", %d, %d, %d), GC step every %s instructions in tasks\n",
     seed, gc[1], gc[2], gc[3], hook_every > 0 and tostring(hook_every) or "(none)"))
 
@@ -270,7 +271,7 @@ local function child()
   end
   local t0 = os.time()
   while os.time() - t0 < seconds do
-    if S.rounds % 20 == 0 then io.stderr:write("@@PROGRESS ", summary(), "\n") end
+    if S.rounds % 5 == 0 then io.stderr:write("@@PROGRESS ", summary(), "\n") end
     S.rounds = S.rounds + 1
     local wd = loop:call_later(20, function()
       io.stderr:write("@@HANG round ", S.rounds, " did not end in 20 s\n")
@@ -298,49 +299,77 @@ end
 if opt.child then return child() end
 
 ------------------------------------------------------------------------------
--- Parent: one child per seed.
+-- Parent: one child per seed. A child that crashes is followed by another
+-- (seed S, then S*1000+1, S*1000+2 ...: same collector settings) until the
+-- seed's time is used up, so that one early crash does not hide the rest.
 
 local known = C.load_known(HERE)
 os.execute("mkdir -p " .. C.shq(opt.out))
 local failed, suppressed = {}, {}
 local t_start = os.time()
 print(string.format("torture: seeds %s, %d s each, module %s", opt.seeds, opt.seconds, C.CPATH))
-for seed in tostring(opt.seeds):gmatch("%d+") do
-  local errf = opt.out .. "/torture-" .. seed .. ".err"
-  local r = C.run(C.ENV .. " timeout -k 5 " .. math.floor(opt.seconds + 60) .. " " .. C.LUA .. " " .. C.shq(arg[0]) ..
-    " --child " .. seed .. " --seconds " .. opt.seconds, errf)
+for base in tostring(opt.seeds):gmatch("%d+") do
+  local t_end = os.time() + opt.seconds
   local problems, seen = {}, {}
-  local function problem(kind, detail, msg)
-    if seen[kind .. detail .. msg] then return end
-    seen[kind .. detail .. msg] = true
-    local f = { kind = kind, key = "torture", detail = detail, msg = msg }
-    local k = C.match_known(known, f)
-    f.known = k
+  local function problem(kind, detail, msg, seed)
+    if seen[kind .. detail] then return end -- once per place and seed
+    seen[kind .. detail] = true
+    local f = { kind = kind, key = "torture", detail = detail, msg = msg, seed = seed }
+    f.known = C.match_known(known, f)
     problems[#problems + 1] = f
   end
-  for _, line in ipairs(r.lines) do
-    local kind, where, msg = line:match("^@@F (%w+)\t([^\t]*)\t(.*)$")
-    if kind then problem("torture-message", where .. ": " .. (msg:match("(aloop/[%w_]+%.lua)") or msg:match("bindings/[%w_/]+%.%a+") or "?"), msg) end
-    local t, rd, an = line:match("^@@STATS tasks=(%d+) ready=(%d+) anchored=(%d+)")
-    if t and (t ~= "0" or rd ~= "0" or an ~= "0") then
-      problem("torture-leftover", "tasks or anchors left after the last run", line:sub(3))
+  local k, kept, crashes = 0, {}, 0
+  local total, labels = {}, {}
+  local function count(line)
+    for num, label in (line or ""):gmatch("(%d+) ([%a][%a ]-)[,%.]") do
+      if not total[label] then total[label] = 0; labels[#labels + 1] = label end
+      total[label] = total[label] + tonumber(num)
     end
   end
-  if not r.ended then
-    problem(r.hang and "torture-hang" or (r.timed_out and "torture-hang" or "torture-crash"),
-      r.hang or C.crash_detail(r), r.sanitizer or r.libev or "")
+  repeat
+    local seed = k == 0 and tonumber(base) or tonumber(base) * 1000 + k
+    local errf = opt.out .. "/torture-" .. seed .. ".err"
+    local left = math.max(1, t_end - os.time())
+    local r = C.run(C.ENV .. " timeout -k 5 " .. math.floor(left + 60) .. " " .. C.LUA .. " " .. C.shq(arg[0]) ..
+      " --child " .. seed .. " --gc " .. base .. " --seconds " .. left, errf)
+    local n0 = #problems
+    for _, line in ipairs(r.lines) do
+      local kind, where, msg = line:match("^@@F (%w+)\t([^\t]*)\t(.*)$")
+      if kind then
+        problem("torture-message", where .. ": " .. (msg:match("(aloop/[%w_]+%.lua:%d+)") or
+          msg:match("bindings/[%w_/]+%.%a+") or "?"), msg, seed)
+      end
+      local t, rd, an = line:match("^@@STATS tasks=(%d+) ready=(%d+) anchored=(%d+)")
+      if t and (t ~= "0" or rd ~= "0" or an ~= "0") then
+        problem("torture-leftover", "tasks or anchors left after the last run", line:sub(3), seed)
+      end
+    end
+    if not r.ended then
+      problem((r.hang or r.timed_out) and "torture-hang" or "torture-crash", r.hang or C.crash_detail(r),
+        r.sanitizer or r.libev or "", seed)
+    end
+    if k == 0 then print(r.start or ("seed " .. seed)) end
+    local progress
+    for _, line in ipairs(r.lines) do progress = line:match("^@@PROGRESS (.*)$") or progress end
+    count(r.ended or progress)
+    if not r.ended then crashes = crashes + 1 end
+    print(string.format("  seed %d: %s", seed,
+      r.ended and r.ended:gsub("^seed %d+: ", "") or ("CRASHED (" .. C.crash_detail(r) .. ") after " ..
+        (progress or "nothing"))))
+    if #problems > n0 then kept[#kept + 1] = errf else os.remove(errf) end
+    k = k + 1
+  until r.ended or os.time() >= t_end
+  local parts = {}
+  for _, l in ipairs(labels) do
+    if l ~= "errors caught" then parts[#parts + 1] = total[l] .. " " .. l end
   end
-  print(r.start or ("seed " .. seed))
-  local progress
-  for _, line in ipairs(r.lines) do progress = line:match("^@@PROGRESS (.*)$") or progress end
-  print("  " .. (r.ended or ("did not finish (" .. C.crash_detail(r) .. "), after " .. (progress or "nothing"))))
+  print(string.format("  seed %s survived: %s; %d run(s), %d crash(es)", base, table.concat(parts, ", "), k, crashes))
   for _, p in ipairs(problems) do
-    p.seed = seed
-    print(string.format("  %s %s: %s  %s", p.known and ("[known " .. p.known.id .. "]") or "[new]", p.kind, p.detail,
-      p.msg or ""))
+    print(string.format("  %s %s (seed %d): %s  %s", p.known and ("[known " .. p.known.id .. "]") or "[new]", p.kind,
+      p.seed, p.detail, (p.msg or ""):sub(1, 200)))
     if p.known then suppressed[#suppressed + 1] = p else failed[#failed + 1] = p end
   end
-  if #problems > 0 then print("  stderr kept in " .. errf) else os.remove(errf) end
+  if #kept > 0 then print("  stderr kept in " .. table.concat(kept, " ")) end
 end
 print(string.format("torture: %d s in all", os.time() - t_start))
 if #suppressed > 0 then
