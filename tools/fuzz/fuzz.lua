@@ -1,20 +1,34 @@
 -- tools/fuzz/fuzz.lua -- aloop's API fuzzer (`make fuzz`). It finds every
--- public function by walking the module table and the objects its
--- constructors return, calls each with wrong and extreme arguments from six
--- contexts, and fails on a crash, a sanitizer report, a hang, or an error
--- message that points into aloop instead of at the caller.
+-- function by walking the module table and the objects its constructors
+-- return (so a new function is fuzzed without editing this file), calls
+-- each with wrong and extreme arguments (values.lua), in the '.' and ':'
+-- forms, from six contexts, and fails on a crash, a sanitizer report, a
+-- hang, or an error message that points into aloop (aloop/*.lua, bindings/,
+-- *.c) or names another function than the one called.
 --
--- The parent (this file without --child) runs the calls in child processes
--- (the ASan+UBSan module under lua5.4), a time slice at a time, each under
--- `timeout`. A child prints "@@C <n>" to stderr before call n, so the last
--- such line before a crash or hang names the call; the parent re-runs that
--- call alone to confirm it, skips its target from then on, and goes on.
+-- Contexts: task (each call in a task of its own, cancelled if it waits),
+-- callback (loop:call_soon), done_callback, finaliser (the __gc of garbage,
+-- run by collectgarbage inside a task), toplevel (no loop running), close
+-- (finalisers that run at lua_close, after aloop's own loop was finalised).
+--
+-- Call n is a pure function of (seed, n): first every target with every
+-- single value in both forms, in a seeded order, then random argument lists.
+-- The parent (this file without --child) runs them in child processes (the
+-- ASan+UBSan module under lua5.4, preloaded runtimes), a time slice at a
+-- time, each under `timeout`. A child prints "@@C <n>" to stderr before
+-- call n, so the last such line before a crash or hang names the call; the
+-- parent re-runs that call alone to confirm it (or bisects for the earlier
+-- call it needs), writes a reproducer, skips the target from then on, and
+-- goes on. Findings listed in known.lua are counted but do not fail the run.
 --
 --   lua5.4 tools/fuzz/fuzz.lua [--seed N] [--seconds S] [--max-calls N]
 --                              [--contexts task,callback,...] [--out DIR]
+--   lua5.4 tools/fuzz/fuzz.lua --child CONTEXT --list 1     (the targets)
+--   lua5.4 tools/fuzz/fuzz.lua --child CONTEXT --repro N    (call N as a script)
 -- Environment: FUZZ_SEED, FUZZ_SECONDS, FUZZ_MAX_CALLS, FUZZ_CONTEXTS,
--- FUZZ_OUT, FUZZ_CPATH (the module under test, build/asan/?.so),
--- FUZZ_PRELOAD (the sanitizer runtimes), FUZZ_LUA (lua5.4).
+-- FUZZ_OUT (build/fuzz), FUZZ_CPATH (the module under test, build/asan/?.so),
+-- FUZZ_PRELOAD (the sanitizer runtimes), FUZZ_LUA (lua5.4), FUZZ_ASAN_OPTIONS,
+-- FUZZ_VERBOSE (show the bisection).
 
 local HERE = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local V = dofile(HERE .. "/values.lua")
