@@ -305,3 +305,37 @@ ALOOP_LDCONFIG = if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && \
 # The headers each object and program was built with (from -MMD).
 -include $(LIB_OBJ:.o=.d) $(BUILD)/bindings/main.d $(BUILD)/test_core.d $(BUILD)/test_states.d \
   $(HOSTS:=.d)
+
+# ---- fuzz and GC torture (tools/fuzz) ----
+# `make fuzz`: the API fuzzer (tools/fuzz/fuzz.lua) calls every function and
+# method it finds on the module with wrong and extreme arguments, from six
+# contexts, on the ASan+UBSan build; it fails on a crash, a sanitizer report,
+# a hang, or an error message that points into aloop. FUZZ_SECONDS bounds it
+# (in all), FUZZ_SEED picks the calls, FUZZ_MAX_CALLS caps each context.
+# `make torture`: every feature at once with the collector running almost
+# continuously and finalisers calling back into aloop, TORTURE_SECONDS per
+# seed, for each of SEEDS. Known findings are listed (for now) in
+# tools/fuzz/known.lua; the logs and reproducers go to build/fuzz.
+
+FUZZ_SECONDS    ?= 120
+FUZZ_SEED       ?= 1
+FUZZ_MAX_CALLS  ?= 200000
+TORTURE_SECONDS ?= 30
+SEEDS           ?= 1 2 3 4
+FUZZ_ENV = FUZZ_LUA=$(LUA) FUZZ_CPATH='build/asan/?.so' FUZZ_OUT=build/fuzz \
+  FUZZ_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
+
+.PHONY: fuzz torture fuzz-asan-build
+
+# The ASan+UBSan command and module alone (what `make asan` builds first).
+fuzz-asan-build:
+	$(MAKE) BUILD=build/asan OPT='-O1 -g' XCFLAGS='$(ASAN_FLAGS)' XLDFLAGS='$(ASAN_FLAGS)' \
+	  build/asan/aloop build/asan/aloop.so
+
+fuzz: fuzz-asan-build
+	$(FUZZ_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) FUZZ_MAX_CALLS=$(FUZZ_MAX_CALLS) \
+	  $(LUA) tools/fuzz/fuzz.lua
+
+torture: fuzz-asan-build
+	$(FUZZ_ENV) TORTURE_SECONDS=$(TORTURE_SECONDS) SEEDS='$(SEEDS)' $(LUA) tools/fuzz/torture.lua
+# ---- end fuzz and GC torture ----
