@@ -14,8 +14,3 @@ files["spec"] = {
 
 -- To-be-closed variables held only for their __close (`local _fin <close>`).
 ignore = { "211/_.+" }
-
--- Unused locals in the Lua parts, to be removed when those files are next
--- edited (the engineer rewriting the bindings owns them now).
-files["bindings/lua/aloop/sync.lua"] = { ignore = { "211/select" } }
-files["bindings/lua/aloop/tasks.lua"] = { ignore = { "211/scope" } }

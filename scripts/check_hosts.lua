@@ -31,7 +31,7 @@ local function check(target)
   if not host then return "bad target (host:port expected)" end
   local t0 = aloop.time()
   local ok, err = pcall(aloop.wait_for, function()
-    local s <close> = aloop.open_connection(host, port)
+    local _s <close> = aloop.open_connection(host, port)
   end, timeout)
   if ok then
     return ("open (%.1f ms)"):format((aloop.time() - t0) * 1000), true

@@ -71,7 +71,7 @@ describe("open_connection", function()
 
   it("a cancelled connect closes its socket at once", N.async(function()
     local srv <close> = server(function() end, "127.0.0.1", { backlog = 0, start_serving = false })
-    local first <close> = aloop.open_connection("127.0.0.1", srv:port())
+    local _first <close> = aloop.open_connection("127.0.0.1", srv:port())
     local before = N.fds()
     local t = aloop.create_task(aloop.open_connection, "127.0.0.1", srv:port())
     H.settle()
@@ -112,7 +112,7 @@ describe("open_connection", function()
       if ok then break end
       hang:close()
     end
-    local filler <close> = aloop.open_connection("::1", hang:port())
+    local _filler <close> = aloop.open_connection("::1", hang:port())
     local t0 = aloop.time()
     local s <close> = aloop.open_connection("localhost", hang:port(), { happy_eyeballs_delay = 0.05 })
     assert.equal("127.0.0.1", (s:peername()))
@@ -443,7 +443,7 @@ describe("Stream life", function()
     local s = aloop.open_connection("127.0.0.1", srv:port())
     assert.is_false(s:is_closing())
     do
-      local c <close> = s
+      local _c <close> = s
     end
     assert.is_true(s:is_closing())
     s:close()

@@ -3,7 +3,7 @@
 -- scripts/check_hosts.lua over a port that answers, one that refuses and
 -- one that never answers (a full backlog), all checked at once.
 local aloop = require "aloop"
-local N = dofile("spec/net_helper.lua")
+dofile("spec/net_helper.lua")
 
 local function cmdline(script, args)
   local parts = { H.wrap or "", H.quote(H.bin), H.quote(script) }
@@ -41,7 +41,7 @@ describe("scripts/check_hosts.lua", function()
     gone:wait_closed()
     -- never answers: backlog 0, filled by one connection
     local full <close> = aloop.start_server(print, "127.0.0.1", 0, { backlog = 0, start_serving = false })
-    local filler <close> = aloop.open_connection("127.0.0.1", full:port())
+    local _filler <close> = aloop.open_connection("127.0.0.1", full:port())
     local out, err, code, secs = H.aloop({ "scripts/check_hosts.lua", "-t", "0.5",
       "127.0.0.1:" .. up:port(), "127.0.0.1:" .. refused, "127.0.0.1:" .. full:port(),
       "localhost:" .. up:port(), "nonsense" })

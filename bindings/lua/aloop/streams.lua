@@ -9,8 +9,8 @@ local aloop, P = ...
 local net = aloop._net
 local Stream = net.Stream
 local create_task, is_cancelled, current_task = aloop.create_task, aloop.is_cancelled, aloop.current_task
-local type, error, pcall, xpcall, setmetatable, tostring, pairs, ipairs, select =
-  type, error, pcall, xpcall, setmetatable, tostring, pairs, ipairs, select
+local type, error, pcall, xpcall, setmetatable, tostring, ipairs, select =
+  type, error, pcall, xpcall, setmetatable, tostring, ipairs, select
 local mtype, traceback = math.type, debug.traceback
 
 local DEFAULT_LIMIT = 64 * 1024

@@ -7,7 +7,7 @@ local aloop, P = ...
 local WaitQueue, is_cancelled = aloop._WaitQueue, aloop.is_cancelled
 local argerror, typeerror, need_task = P.argerror, P.typeerror, P.need_task
 local state_of, tostring_safe = P.state, P.tostring
-local setmetatable, error, type, pcall, select = setmetatable, error, type, pcall, select
+local setmetatable, error, type, pcall = setmetatable, error, type, pcall
 local mtype = math.type
 
 local function raise(kind, msg, level)

@@ -117,7 +117,7 @@ function aloop.wait_for(aw, delay)
     if not ok then error(err, 0) end
     return fut:result()
   end
-  local scope <close> = aloop.timeout(delay)
+  local _scope <close> = aloop.timeout(delay)
   return fut:await()
 end
 
