@@ -29,12 +29,17 @@ static _Atomic uintptr_t only_state;
  * only_state, so the fast path needs no check. */
 static lstate *state_from_upvalue(lua_State *L) {
   lstate *S = lua_touserdata(L, lua_upvalueindex(1));
-  if (!S || lua_rawlen(L, lua_upvalueindex(1)) != sizeof *S)
-    luaL_error(L, "aloop: called without its loop (a method called on the "
-                  "wrong object?)");
-  if (S->closed)
-    luaL_error(L, "aloop is closed (its loop was finalised as the Lua state "
-                  "closed)");
+  /* No position: the caller may be one of aloop's own Lua parts. */
+  if (!S || lua_rawlen(L, lua_upvalueindex(1)) != sizeof *S) {
+    lua_pushliteral(L, "aloop: called without its loop (a method called on "
+                       "the wrong object?)");
+    lua_error(L);
+  }
+  if (S->closed) {
+    lua_pushliteral(L, "aloop is closed (its loop was finalised as the Lua "
+                       "state closed)");
+    lua_error(L);
+  }
   return S;
 }
 

@@ -822,4 +822,26 @@ function aloop.set_debug(on, seconds) end
 ---@return boolean
 function aloop.get_debug() end
 
+---@class aloop.SignalHandle
+local SignalHandle = {}
+--- Stop calling this handler (idempotent).
+function SignalHandle:cancel() end
+
+--- Run fn(signo) as a loop callback on each delivery of sig (a name such as
+--- "SIGTERM" or a number), until the handle is cancelled.
+---@param sig string|integer
+---@param fn fun(signo: integer)
+---@return aloop.SignalHandle
+function aloop.on_signal(sig, fn) end
+
+--- Wait for the next delivery of sig; returns its number.
+---@param sig string|integer
+---@return integer
+function aloop.wait_signal(sig) end
+
+--- Whether e is an OS error value (fields code, errno, message).
+---@param e any
+---@return boolean
+function aloop.is_os_error(e) end
+
 return aloop

@@ -66,17 +66,18 @@ net.resolve = resolve
 
 local function check_opts(opts, argn, fname)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then P.typeerror(opts, argn, fname, "table") end
+  if type(opts) ~= "table" then P.typeerror(opts, argn, fname, "table", 2) end
   return opts
 end
 
-local function check_int(v, argn, fname, what, min, max)
+-- level: how far the public function is from here (2: its caller).
+local function check_int(v, argn, fname, what, min, max, level)
   if mtype(v) ~= "integer" then
     P.argerror(argn, fname, (what and (what .. " ") or "") .. "integer expected, got " ..
-      (mtype(v) or type(v)))
+      (mtype(v) or type(v)), level)
   end
   if (min and v < min) or (max and v > max) then
-    P.argerror(argn, fname, (what or "value") .. " out of range")
+    P.argerror(argn, fname, (what or "value") .. " out of range", level)
   end
   return v
 end
@@ -86,14 +87,14 @@ local function check_common(opts, argn, fname)
     raise("TLSError", "TLS not available yet")
   end
   local limit = DEFAULT_LIMIT
-  if opts.limit ~= nil then limit = check_int(opts.limit, argn, fname, "limit", 1) end
+  if opts.limit ~= nil then limit = check_int(opts.limit, argn, fname, "limit", 1, nil, 3) end
   return limit
 end
 
 local function check_port(port, argn, fname)
   if type(port) == "string" and port:match("^%d+$") then port = math.tointeger(tonumber(port)) end
-  if mtype(port) ~= "integer" then P.typeerror(port, argn, fname, "port number") end
-  if port < 0 or port > 65535 then P.argerror(argn, fname, "port out of range") end
+  if mtype(port) ~= "integer" then P.typeerror(port, argn, fname, "port number", 2) end
+  if port < 0 or port > 65535 then P.argerror(argn, fname, "port out of range", 2) end
   return port
 end
 
@@ -330,7 +331,7 @@ local function new_server(handler, listeners, opts)
 end
 
 local function check_handler(handler, fname)
-  if not P.callable(handler) then P.typeerror(handler, 1, fname, "function") end
+  if not P.callable(handler) then P.typeerror(handler, 1, fname, "function", 2) end
 end
 
 local function close_all(ls)
@@ -340,7 +341,7 @@ end
 -- Listen on each address, all on one port: with port 0, the port the first
 -- socket got (tried again a few times if another socket took it meanwhile).
 local function listen_all(addrs, port, opts, limit, fname)
-  local backlog = opts.backlog ~= nil and check_int(opts.backlog, 4, fname, "backlog", 0) or 100
+  local backlog = opts.backlog ~= nil and check_int(opts.backlog, 4, fname, "backlog", 0, nil, 3) or 100
   local v6only = #addrs > 1
   for _ = 1, 10 do
     local ls, p = {}, port
@@ -388,7 +389,7 @@ function aloop.start_unix_server(handler, path, opts)
   if type(path) ~= "string" then P.typeerror(path, 2, fname, "string") end
   opts = check_opts(opts, 3, fname)
   local limit = check_common(opts, 3, fname)
-  local backlog = opts.backlog ~= nil and check_int(opts.backlog, 3, fname, "backlog", 0) or 100
+  local backlog = opts.backlog ~= nil and check_int(opts.backlog, 3, fname, "backlog", 0, nil, 2) or 100
   return new_server(handler, { net.listen_unix(path, backlog, limit) }, opts)
 end
 
