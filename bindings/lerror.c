@@ -106,6 +106,29 @@ PREDICATE(err_is_runtime_error, "RuntimeError")
 PREDICATE(err_is_value_error, "ValueError")
 PREDICATE(err_is_task_group_error, "TaskGroupError")
 PREDICATE(err_is_os_error, "OSError")
+PREDICATE(err_is_incomplete_read, "IncompleteReadError")
+PREDICATE(err_is_limit_overrun, "LimitOverrunError")
+
+/* An OS error about a connection: refused, reset, aborted, broken, timed
+ * out, unreachable (the errors of connecting and of a connection lost). */
+static int err_is_connection_error(lua_State *L) {
+  static const int codes[] = {AL_ECONNREFUSED, AL_ECONNRESET, AL_ECONNABORTED,
+                              AL_EPIPE, AL_ESHUTDOWN, AL_ETIMEDOUT,
+                              AL_EHOSTUNREACH, AL_ENETUNREACH, AL_EHOSTDOWN,
+                              AL_ENETDOWN, AL_ENOTCONN, AL_EADDRNOTAVAIL};
+  int yes = 0;
+  if (laloop_is_kind(L, 1, "OSError")) {
+    lua_Integer e;
+    size_t i;
+    lua_getfield(L, 1, "errno");
+    e = -lua_tointeger(L, -1);
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++)
+      yes |= codes[i] == e;
+  }
+  lua_pushboolean(L, yes);
+  return 1;
+}
+
 PREDICATE(err_is_dns_error, "DNSError")
 
 /* aloop.error(kind [, message]) makes an error value of aloop's kind, for
@@ -252,6 +275,9 @@ void laloop_open_errors(lua_State *L, int mod) {
       {"is_value_error", err_is_value_error},
       {"is_task_group_error", err_is_task_group_error},
       {"is_os_error", err_is_os_error},
+      {"is_incomplete_read", err_is_incomplete_read},
+      {"is_limit_overrun", err_is_limit_overrun},
+      {"is_connection_error", err_is_connection_error},
       {"is_dns_error", err_is_dns_error},
       {"error", err_new},
       {"_oserror", err_os_new},

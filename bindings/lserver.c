@@ -5,7 +5,8 @@
  * and sleeps a second on the core's timer heap before it tries again, as
  * asyncio does, instead of spinning on a socket that stays readable. The
  * Server of aloop.start_server, one accepting task per listener, is in
- * aloop/streams.lua. */
+ * aloop/streams.lua. Also the other end: the connect primitive behind
+ * open_connection. */
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -170,6 +171,83 @@ static int n_listen_unix(lua_State *L) {
   return 1;
 }
 
+/* Read the stream's own and its peer's address (once it is connected). */
+static void read_names(lstream *s) {
+  al_sock_name(s->st.io.fd, &s->sock, false);
+  al_sock_name(s->st.io.fd, &s->peer, true);
+}
+
+/* ---- connecting --------------------------------------------------------------- */
+
+/* A connect cancelled: its socket goes at once, not at the next collection. */
+static int connect_forfeit(ltask *lt, void *s) {
+  (void)lt;
+  al_stream_abort(&((lstream *)s)->st);
+  return 0;
+}
+
+/* Stack: host, port, local_host, local_port, nodelay, limit, stream. */
+static int connect_k(lua_State *L, int status, lua_KContext ctx) {
+  lstream *s = lua_touserdata(L, (int)ctx);
+  int err;
+  laloop_woken(L, status, ctx, connect_k, connect_forfeit, s);
+  err = s->st.io.fd < 0 ? AL_ECANCELED : al_sock_connected(s->st.io.fd);
+  if (err == 0 && al_addr_family(&s->peer) != AF_UNIX && lua_toboolean(L, 5))
+    err = al_sock_nodelay(s->st.io.fd, true);
+  if (err != 0) {
+    al_stream_abort(&s->st);
+    if (lua_type(L, 2) == LUA_TNUMBER)
+      laloop_push_oserror(L, err, lua_pushfstring(L, "connect to %s port %d",
+                                                  lua_tostring(L, 1),
+                                                  (int)lua_tointeger(L, 2)));
+    else
+      laloop_push_oserror(L, err, lua_pushfstring(L, "connect to %s",
+                                                  lua_tostring(L, 1)));
+    return lua_error(L);
+  }
+  read_names(s);
+  lua_settop(L, (int)ctx);
+  return 1;
+}
+
+/* _net.connect(host, port, local_host, local_port, nodelay, limit): host a
+ * numeric address; or _net.connect(path, nil, nil, nil, false, limit) for a
+ * Unix socket. Returns a connected stream. */
+static int n_connect(lua_State *L) {
+  lstate *S = laloop_state(L);
+  const char *host = luaL_checkstring(L, 1);
+  al_addr_t addr, local;
+  int fd, r, idx;
+  bool in_progress;
+  lstream *s;
+  lua_settop(L, 6);
+  if (lua_isnil(L, 2))
+    r = al_addr_unix(&addr, host);
+  else
+    r = al_addr_parse(&addr, host, (int)luaL_checkinteger(L, 2), AF_UNSPEC);
+  if (r == 0 && !lua_isnil(L, 3))
+    r = al_addr_parse(&local, lua_tostring(L, 3), (int)luaL_optinteger(L, 4, 0),
+                      al_addr_family(&addr));
+  if (r != 0)
+    return laloop_oserror(L, r, "address");
+  laloop_current(L, "open_connection");
+  fd = al_sock_connect(&addr, lua_isnil(L, 3) ? NULL : &local, &in_progress);
+  if (fd < 0) {
+    laloop_push_oserror(L, fd, lua_pushfstring(L, "connect to %s", host));
+    return lua_error(L);
+  }
+  s = laloop_stream_new(L, S, fd, (size_t)luaL_optinteger(L, 6, 64 * 1024));
+  s->peer = addr;
+  idx = lua_gettop(L);
+  if (!in_progress)
+    return connect_k(L, LUA_OK, idx);
+  {
+    ltask *lt = laloop_current(L, "open_connection");
+    al_io_wait(&s->st.io, &lt->t, EV_WRITE);
+    return laloop_park(L, idx, connect_k);
+  }
+}
+
 void laloop_open_servers(lua_State *L, int net, int up) {
   static const luaL_Reg methods[] = {{"accept", l_accept},
                                      {"close", l_close},
@@ -180,6 +258,7 @@ void laloop_open_servers(lua_State *L, int net, int up) {
                                    {NULL, NULL}};
   static const luaL_Reg fns[] = {{"listen", n_listen},
                                  {"listen_unix", n_listen_unix},
+                                 {"connect", n_connect},
                                  {NULL, NULL}};
   laloop_new_class(L, up, LALOOP_LISTENER_MT, methods, metas);
   lua_pushvalue(L, net);

@@ -48,11 +48,6 @@ lstream *laloop_stream_new(lua_State *L, lstate *S, int fd, size_t limit) {
   return s;
 }
 
-static void read_names(lstream *s) {
-  al_sock_name(s->st.io.fd, &s->sock, false);
-  al_sock_name(s->st.io.fd, &s->peer, true);
-}
-
 static int s_gc(lua_State *L) {
   lstream *s = lua_touserdata(L, 1);
   if (s->S->closed) {
@@ -432,112 +427,6 @@ static int s_tostring(lua_State *L) {
   return 1;
 }
 
-/* ---- connecting --------------------------------------------------------------- */
-
-/* A connect cancelled: its socket goes at once, not at the next collection. */
-static int connect_forfeit(ltask *lt, void *s) {
-  (void)lt;
-  al_stream_abort(&((lstream *)s)->st);
-  return 0;
-}
-
-/* Stack: host, port, local_host, local_port, nodelay, limit, stream. */
-static int connect_k(lua_State *L, int status, lua_KContext ctx) {
-  lstream *s = lua_touserdata(L, (int)ctx);
-  int err;
-  laloop_woken(L, status, ctx, connect_k, connect_forfeit, s);
-  err = s->st.io.fd < 0 ? AL_ECANCELED : al_sock_connected(s->st.io.fd);
-  if (err == 0 && al_addr_family(&s->peer) != AF_UNIX && lua_toboolean(L, 5))
-    err = al_sock_nodelay(s->st.io.fd, true);
-  if (err != 0) {
-    al_stream_abort(&s->st);
-    if (lua_type(L, 2) == LUA_TNUMBER)
-      laloop_push_oserror(L, err, lua_pushfstring(L, "connect to %s port %d",
-                                                  lua_tostring(L, 1),
-                                                  (int)lua_tointeger(L, 2)));
-    else
-      laloop_push_oserror(L, err, lua_pushfstring(L, "connect to %s",
-                                                  lua_tostring(L, 1)));
-    return lua_error(L);
-  }
-  read_names(s);
-  lua_settop(L, (int)ctx);
-  return 1;
-}
-
-/* _net.connect(host, port, local_host, local_port, nodelay, limit): host a
- * numeric address; or _net.connect(path, nil, nil, nil, false, limit) for a
- * Unix socket. Returns a connected stream. */
-static int n_connect(lua_State *L) {
-  lstate *S = laloop_state(L);
-  const char *host = luaL_checkstring(L, 1);
-  al_addr_t addr, local;
-  int fd, r, idx;
-  bool in_progress;
-  lstream *s;
-  lua_settop(L, 6);
-  if (lua_isnil(L, 2))
-    r = al_addr_unix(&addr, host);
-  else
-    r = al_addr_parse(&addr, host, (int)luaL_checkinteger(L, 2), AF_UNSPEC);
-  if (r == 0 && !lua_isnil(L, 3))
-    r = al_addr_parse(&local, lua_tostring(L, 3), (int)luaL_optinteger(L, 4, 0),
-                      al_addr_family(&addr));
-  if (r != 0)
-    return laloop_oserror(L, r, "address");
-  laloop_current(L, "open_connection");
-  fd = al_sock_connect(&addr, lua_isnil(L, 3) ? NULL : &local, &in_progress);
-  if (fd < 0) {
-    laloop_push_oserror(L, fd, lua_pushfstring(L, "connect to %s", host));
-    return lua_error(L);
-  }
-  s = laloop_stream_new(L, S, fd, (size_t)luaL_optinteger(L, 6, 64 * 1024));
-  s->peer = addr;
-  idx = lua_gettop(L);
-  if (!in_progress)
-    return connect_k(L, LUA_OK, idx);
-  {
-    ltask *lt = laloop_current(L, "open_connection");
-    al_io_wait(&s->st.io, &lt->t, EV_WRITE);
-    return laloop_park(L, idx, connect_k);
-  }
-}
-
-/* ---- errors ------------------------------------------------------------------- */
-
-static int is_kind(lua_State *L, const char *kind) {
-  lua_pushboolean(L, laloop_is_kind(L, 1, kind));
-  return 1;
-}
-
-static int n_is_incomplete_read(lua_State *L) {
-  return is_kind(L, "IncompleteReadError");
-}
-
-static int n_is_limit_overrun(lua_State *L) {
-  return is_kind(L, "LimitOverrunError");
-}
-
-/* An OS error about a connection: refused, reset, aborted, broken, timed
- * out, unreachable (the errors of connecting and of a connection lost). */
-static int n_is_connection_error(lua_State *L) {
-  static const int codes[] = {AL_ECONNREFUSED, AL_ECONNRESET, AL_ECONNABORTED,
-                              AL_EPIPE, AL_ESHUTDOWN, AL_ETIMEDOUT,
-                              AL_EHOSTUNREACH, AL_ENETUNREACH, AL_EHOSTDOWN,
-                              AL_ENETDOWN, AL_ENOTCONN, AL_EADDRNOTAVAIL};
-  int yes = 0;
-  if (laloop_is_kind(L, 1, "OSError")) {
-    lua_Integer e;
-    size_t i;
-    lua_getfield(L, 1, "errno");
-    e = -lua_tointeger(L, -1);
-    for (i = 0; i < sizeof codes / sizeof codes[0]; i++)
-      yes |= codes[i] == e;
-  }
-  lua_pushboolean(L, yes);
-  return 1;
-}
-
 /* _net.io_count(): the I/O watchers running now (for aloop._stats). */
 static int n_io_count(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)al_io_active_count(&laloop_state(L)->loop));
@@ -586,21 +475,13 @@ void laloop_open_streams(lua_State *L, int mod, int up) {
                                    {"__close", s_close},
                                    {"__tostring", s_tostring},
                                    {NULL, NULL}};
-  static const luaL_Reg net[] = {{"connect", n_connect},
-                                 {"io_count", n_io_count},
+  static const luaL_Reg net[] = {{"io_count", n_io_count},
                                  {"is_numeric", n_is_numeric},
                                  {"report", n_report},
                                  {NULL, NULL}};
-  static const luaL_Reg preds[] = {{"is_incomplete_read", n_is_incomplete_read},
-                                   {"is_limit_overrun", n_is_limit_overrun},
-                                   {"is_connection_error", n_is_connection_error},
-                                   {NULL, NULL}};
   int idx;
   laloop_new_class(L, up, LALOOP_STREAM_MT, methods, metas);
-  lua_pushvalue(L, mod);
-  lua_pushvalue(L, up);
-  luaL_setfuncs(L, preds, 1);
-  lua_pop(L, 1);
+  (void)mod;
   lua_newtable(L); /* aloop._net: the private side, for aloop/streams.lua */
   idx = lua_gettop(L);
   lua_pushvalue(L, up);
