@@ -22,6 +22,9 @@
 #ifndef LALOOP_H
 #define LALOOP_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -123,7 +126,18 @@ typedef struct lfuture {
 
 /* lmodule.c */
 extern const char laloop_state_key; /* registry key of the loop userdata */
-lstate *laloop_state(lua_State *L); /* upvalue 1 of every function */
+/* The state of the running function (upvalue 1 of every function). While
+ * one Lua state of the process has opened aloop, it is read from
+ * laloop_only_state (an upvalue read costs a fifth of an await); once a
+ * second opens, or the first closes, that holds LALOOP_MANY_STATES for
+ * good and the upvalue is read (raising when the loop is closed). */
+#define LALOOP_MANY_STATES ((uintptr_t)1)
+extern _Atomic uintptr_t laloop_only_state;
+lstate *laloop_state_slow(lua_State *L);
+static inline lstate *laloop_state(lua_State *L) {
+  uintptr_t S = atomic_load_explicit(&laloop_only_state, memory_order_relaxed);
+  return S > LALOOP_MANY_STATES ? (lstate *)S : laloop_state_slow(L);
+}
 lstate *laloop_find_state(lua_State *L); /* NULL if not open, or closed */
 int laloop_anchor(lua_State *L, lstate *S, int idx);
 void laloop_unanchor(lua_State *L, lstate *S, int ref);

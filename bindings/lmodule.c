@@ -20,14 +20,15 @@ const char laloop_state_key = 0;
  * await). The word holds that state, or MANY for good once a second state
  * opens aloop or the first closes; a state's own thread reads MANY from
  * the moment it has opened, so it never takes another state's loop. */
-#define MANY ((uintptr_t)1)
-static _Atomic uintptr_t only_state;
+#define MANY LALOOP_MANY_STATES
+#define only_state laloop_only_state
+_Atomic uintptr_t laloop_only_state;
 
 /* The state through the upvalue; a closed one (its loop was finalised as
  * the Lua state closes, and a finaliser called aloop after that) raises,
  * as nothing may touch the loop any more. A closed state is never the
  * only_state, so the fast path needs no check. */
-static lstate *state_from_upvalue(lua_State *L) {
+lstate *laloop_state_slow(lua_State *L) {
   lstate *S = lua_touserdata(L, lua_upvalueindex(1));
   /* No position: the caller may be one of aloop's own Lua parts. */
   if (!S || lua_rawlen(L, lua_upvalueindex(1)) != sizeof *S) {
@@ -43,10 +44,6 @@ static lstate *state_from_upvalue(lua_State *L) {
   return S;
 }
 
-lstate *laloop_state(lua_State *L) {
-  uintptr_t S = atomic_load_explicit(&only_state, memory_order_relaxed);
-  return S > MANY ? (lstate *)S : state_from_upvalue(L);
-}
 
 static void note_state_opened(lstate *S) {
   uintptr_t none = 0;
@@ -233,8 +230,8 @@ static int l_stats(lua_State *L) {
 
 static int loop_gc(lua_State *L) {
   lstate *S = luaL_checkudata(L, 1, LALOOP_LOOP_MT);
-  if (S->closed || LALOOP_BUSY(S))
-    return 0; /* only by hand (debug.getmetatable) can it be busy */
+  if (S->closed)
+    return 0;
   S->closed = 1;
   atomic_store(&only_state, MANY);
   if (S->embed.close)

@@ -52,12 +52,7 @@ ltask *laloop_current(lua_State *L, const char *fname) {
   return lt;
 }
 
-/* Marks the stack top of a parked task: what a resume by hand pushes lands
- * above it, and is dropped. */
-static const char park_mark = 0;
-
 int laloop_park(lua_State *L, lua_KContext ctx, lua_KFunction k) {
-  lua_pushlightuserdata(L, (void *)&park_mark);
   return lua_yieldk(L, 0, ctx, k);
 }
 
@@ -70,18 +65,11 @@ int laloop_raise_cancelled(lua_State *L, ltask *lt) {
 int laloop_woken_slow(lua_State *L, lua_KContext ctx, lua_KFunction k,
                       laloop_forfeit forfeit, void *arg) {
   ltask *lt = laloop_state(L)->sched.cur;
-  if (lua_touserdata(L, -1) != &park_mark) { /* values a resume pushed */
-    int i = lua_gettop(L);
-    while (i > 0 && lua_touserdata(L, i) != &park_mark)
-      i--;
-    lua_settop(L, i);
-  }
   if (!lt || lt->co != L) { /* resumed by hand: stay parked */
     lua_pushnil(L);
     lua_pushliteral(L, "aloop: a task's coroutine is resumed by aloop only");
     return lua_yieldk(L, 2, ctx, k);
   }
-  lua_pop(L, 1); /* the mark */
   if (lt->cancel_now) {
     if (forfeit && forfeit(lt, arg)) {
       lt->cancel_now = 0;
