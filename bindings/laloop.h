@@ -11,7 +11,8 @@
  *              process-wide table of signal owners
  *   ltask.c    tasks: creation, the step that resumes them, the one wait
  *              protocol (park/woken), await, sleep, Task methods
- *   lfuture.c  outcomes, Future, done callbacks, gather
+ *   lfuture.c  outcomes, Future, done callbacks
+ *   lgather.c  gather
  *   lloop.c    the loop object: call_soon/call_later/call_at handles
  *   lsync.c    the wait queue under every synchronisation primitive
  *   lsignal.c  on_signal and wait_signal
@@ -227,6 +228,9 @@ void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id);
 void laloop_report_if_unretrieved(lua_State *L, int idx, al_future_t *f,
                                   const char *what);
 void laloop_open_futures(lua_State *L, int mod, int up);
+
+/* lgather.c */
+void laloop_open_gather(lua_State *L, int mod, int up);
 
 /* lloop.c */
 void laloop_run_callback(lstate *S, int *ref, int packed, const char *what);

@@ -1,7 +1,7 @@
 /* lfuture.c -- futures as Lua values: the outcome of a done future (its
  * results or its error), aloop.Future, the methods every Task and Future
- * shares, done callbacks, gather, and the report of an error that nobody
- * retrieved. */
+ * shares, done callbacks, and the report of an error that nobody
+ * retrieved. gather is in lgather.c. */
 #include <string.h>
 
 #include "laloop.h"
@@ -432,83 +432,6 @@ static int f_remove_done_callback(lua_State *L) {
   return 1;
 }
 
-/* ---- gather ------------------------------------------------------------- */
-
-static int gather_gc(lua_State *L) {
-  lstate *S = lua_touserdata(L, lua_upvalueindex(1));
-  al_gather_t *g = laloop_gc_self(L, S->mt.gather, "aloop gather");
-  if (g)
-    al_gather_destroy(g);
-  return 0;
-}
-
-/* gather(a, b, ... [, opts]) or gather(list [, opts]) */
-static int l_gather(lua_State *L) {
-  lstate *S = laloop_state(L);
-  int top = lua_gettop(L), list = 0, opts = 0, gi, ci;
-  lua_Integer n, i;
-  al_gather_t *g;
-  int rex = 0;
-  laloop_current(L, "gather");
-  if (top >= 1 && lua_type(L, 1) == LUA_TTABLE && !lua_getmetatable(L, 1)) {
-    list = 1;
-    n = luaL_len(L, 1);
-    if (top >= 2) {
-      luaL_checktype(L, 2, LUA_TTABLE);
-      opts = 2;
-    }
-  } else {
-    n = top;
-    if (top >= 1 && lua_type(L, top) == LUA_TTABLE &&
-        !lua_getmetatable(L, top)) {
-      opts = top;
-      n = top - 1;
-    }
-  }
-  if (opts) {
-    lua_getfield(L, opts, "return_exceptions");
-    rex = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
-  g = lua_newuserdatauv(L, al_gather_size((size_t)n), 2);
-  al_gather_init(g, &S->loop, (size_t)n, rex);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.gather);
-  lua_setmetatable(L, -2);
-  gi = lua_gettop(L);
-  lua_createtable(L, (int)n, 0);
-  ci = gi + 1;
-  lua_pushvalue(L, ci);
-  lua_setiuservalue(L, gi, 1);
-  for (i = 1; i <= n; i++) {
-    al_future_t *child;
-    int item;
-    if (list)
-      lua_rawgeti(L, 1, i);
-    else
-      lua_pushvalue(L, (int)i);
-    item = lua_gettop(L);
-    child = laloop_tofuture(L, item);
-    if (!child) {
-      if (!laloop_is_callable(L, item)) {
-        if (list)
-          return luaL_argerror(
-              L, 1,
-              lua_pushfstring(L, "item %d: Task, Future or function expected, "
-                                 "got %s",
-                              (int)i, luaL_typename(L, item)));
-        return luaL_typeerror(L, (int)i, "Task, Future or function");
-      }
-      laloop_new_task(L, S, NULL, item, 0);
-      child = lua_touserdata(L, -1);
-      lua_replace(L, item);
-    }
-    lua_rawseti(L, ci, i);
-    al_gather_add(g, (size_t)(i - 1), child);
-  }
-  lua_settop(L, gi);
-  return laloop_await(L, gi);
-}
-
 /* ---- registration ------------------------------------------------------- */
 
 void laloop_open_futures(lua_State *L, int mod, int up) {
@@ -529,15 +452,12 @@ void laloop_open_futures(lua_State *L, int mod, int up) {
       {NULL, NULL}};
   static const luaL_Reg future_metas[] = {{"__tostring", fu_tostring},
                                           {NULL, NULL}};
-  static const luaL_Reg gather_metas[] = {{"__gc", gather_gc}, {NULL, NULL}};
   static const luaL_Reg donecb_metas[] = {{"__gc", donecb_gc}, {NULL, NULL}};
   static const luaL_Reg none[] = {{NULL, NULL}};
-  static const luaL_Reg fns[] = {
-      {"Future", l_future}, {"gather", l_gather}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"Future", l_future}, {NULL, NULL}};
   lstate *S = lua_touserdata(L, up);
   S->mt.future =
       laloop_new_class(L, up, LALOOP_FUTURE_MT, future_methods, future_metas);
-  S->mt.gather = laloop_new_class(L, up, LALOOP_GATHER_MT, none, gather_metas);
   S->mt.donecb =
       laloop_new_class(L, up, LALOOP_DONECB_MT, none, donecb_metas);
   /* the shared methods, into the Task's and the Future's method tables */

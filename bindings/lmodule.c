@@ -496,6 +496,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_run(L, mod, up);
   laloop_open_tasks(L, mod, up);
   laloop_open_futures(L, mod, up);
+  laloop_open_gather(L, mod, up);
   laloop_open_loop(L, mod, up);
   laloop_open_sync(L, mod, up);
   laloop_open_signals(L, mod, up);
