@@ -64,9 +64,9 @@ $(BUILD)/host_%: bindings/examples/host_%.c $(BUILD)/libaloop.a Makefile
 $(BUILD)/test_states: spec/c/test_states.c $(BUILD)/libaloop.a Makefile
 	$(CC) $(CFLAGS_ALL) -Ibindings -o $@ $< $(BUILD)/libaloop.a $(LUA_LIBS) $(EV_LIBS) $(CARES_LIBS) -lm -lpthread $(XLDFLAGS)
 
-# The I/O core tested from C alone (driven by spec/19-io_core_spec.lua).
+# The I/O core tested from C alone (driven by spec/07-core_spec.lua).
 all: $(BUILD)/test_io
-$(BUILD)/test_io: spec/c/test_io.c $(CORE_SRC:%.c=$(BUILD)/%.o) Makefile
+$(BUILD)/test_io: spec/c/test_io.c $(CORE_SRC:%.c=$(BUILD)/%.o) spec/c/tap.h Makefile
 	$(CC) $(CORE_CFLAGS) -o $@ spec/c/test_io.c $(CORE_SRC:%.c=$(BUILD)/%.o) $(EV_LIBS) $(CARES_LIBS) $(XLDFLAGS)
 
 # The core tested from C alone (driven by spec/07-core_spec.lua): no Lua.

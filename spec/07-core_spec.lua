@@ -1,11 +1,13 @@
 -- 07-core_spec.lua -- runs the C tests and turns each of their TAP lines
--- into a test: the core from C without Lua (spec/c/test_core.c), and aloop
+-- into a test: the core from C without Lua (spec/c/test_core.c), the I/O
+-- core on socket pairs (spec/c/test_io.c), and aloop
 -- in several Lua states of one process (spec/c/test_states.c: one owner per
 -- signal, states in two threads each on their own loop). Tagged #make_all:
 -- they are programs `make all` builds and the rock does not.
 local dir = os.getenv("ALOOP_HOSTS") or H.build
 local tests = {
   { "the core, from C without Lua", os.getenv("ALOOP_TEST_CORE") or (dir .. "/test_core") },
+  { "the I/O core, from C without Lua", dir .. "/test_io" },
   { "several Lua states in one process", dir .. "/test_states" },
 }
 

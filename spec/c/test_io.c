@@ -3,7 +3,7 @@
  * cancel or a destroy while parked stops the watcher; a close wakes it; a
  * reused descriptor number is watched afresh; the stream flushes, drains,
  * shuts down and closes as it says. Prints TAP; driven by
- * spec/19-io_core_spec.lua. */
+ * spec/07-core_spec.lua. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,19 +13,8 @@
 #include <unistd.h>
 
 #include "../../core/al_io.h"
+#include "tap.h"
 
-static int failures, count;
-
-#define CHECK(cond, name)                                                     \
-  do {                                                                        \
-    count++;                                                                  \
-    if (cond) {                                                               \
-      printf("ok %d - %s\n", count, name);                                    \
-    } else {                                                                  \
-      printf("not ok %d - %s (%s:%d)\n", count, name, __FILE__, __LINE__);    \
-      failures++;                                                             \
-    }                                                                         \
-  } while (0)
 
 /* A task whose step only records that it ran and whether it was cancelled. */
 typedef struct ttask {
