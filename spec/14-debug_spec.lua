@@ -17,7 +17,7 @@ describe("debug mode", function()
   it("ALOOP_DEBUG=1 reports a step over 100 ms with name and location", function()
     local _, err, code = H.sh("ALOOP_DEBUG=1 " .. H.aloop_command({ fixture }))
     assert.equal(0, code)
-    assert.matches("Task 'Task%-2' ran 0%.1%d%d s without yielding, until " ..
+    XX, until " ..
       fixture:gsub("%p", "%%%0") .. ":" .. line_of("-- STOPPED"), err)
   end)
 
@@ -44,11 +44,15 @@ describe("debug mode", function()
         while os.clock() - t0 < 0.04 do end
       end)
       t:await()
+      -- off before this task's own step can grow long (the GCs below run
+      -- in it, and a slow machine or valgrind would flag it too)
+      aloop.set_debug(false)
+      aloop.sleep(0)
     end)
     aloop.set_debug(false)
     assert(ok, reports)
     assert.equal(1, #reports)
-    assert.matches("ran 0%.0%d%d s without yielding, until its end", reports[1].message)
+    assert.matches("ran %d+%.%d%d%d s without yielding, until its end", reports[1].message)
   end))
 
   it("set_debug checks its arguments", function()
