@@ -167,6 +167,9 @@ int laloop_open(lua_State *L, struct ev_loop *ev);
 
 /* lerror.c */
 void laloop_push_error(lua_State *L, const char *kind, const char *msg);
+/* The same with a message of len bytes (a cancel message may hold NULs). */
+void laloop_push_error_n(lua_State *L, const char *kind, const char *msg,
+                         size_t len);
 int laloop_error(lua_State *L, const char *kind, const char *msg);
 int laloop_is_kind(lua_State *L, int idx, const char *kind);
 /* Push an OSError value for a core error code: code "ECONNREFUSED",

@@ -10,10 +10,15 @@
 #include "laloop.h"
 
 void laloop_push_error(lua_State *L, const char *kind, const char *msg) {
+  laloop_push_error_n(L, kind, msg, msg ? strlen(msg) : 0);
+}
+
+void laloop_push_error_n(lua_State *L, const char *kind, const char *msg,
+                         size_t len) {
   /* msg may belong to a task whose cancel message a finaliser replaces:
    * copy it before anything allocates (and so may run a finaliser). */
   if (msg)
-    lua_pushstring(L, msg);
+    lua_pushlstring(L, msg, len);
   else
     lua_pushnil(L);
   lua_createtable(L, 0, 2);

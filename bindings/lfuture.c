@@ -150,10 +150,13 @@ static void push_error_value(lua_State *L, int idx, al_future_t *f) {
     /* A plain future cancelled by a task's cancel(msg) passed on to it may
      * not keep the message: the task awaiting it has it. */
     const char *msg = f->cancel_msg;
+    size_t len = f->cancel_len;
     lstate *S = LALOOP_S(f);
-    if (!msg && f->kind == AL_KIND_FUTURE && S->sched.cur)
+    if (!msg && f->kind == AL_KIND_FUTURE && S->sched.cur) {
       msg = S->sched.cur->t.fut.cancel_msg;
-    laloop_push_error(L, "CancelledError", msg);
+      len = S->sched.cur->t.fut.cancel_len;
+    }
+    laloop_push_error_n(L, "CancelledError", msg, len);
   }
 }
 
@@ -319,10 +322,11 @@ static int fu_set_exception(lua_State *L) {
 
 static int fu_cancel(lua_State *L) {
   lfuture *lf = check_plain_future(L, 1);
-  const char *msg = luaL_optstring(L, 2, NULL);
+  size_t len = 0;
+  const char *msg = luaL_optlstring(L, 2, NULL, &len);
   if (msg && lf->f.state == AL_PENDING)
     needs_finaliser(L, 1, lf);
-  lua_pushboolean(L, al_future_cancel(&lf->f, msg));
+  lua_pushboolean(L, al_future_cancel_n(&lf->f, msg, len));
   return 1;
 }
 

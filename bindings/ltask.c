@@ -58,7 +58,9 @@ int laloop_park(lua_State *L, lua_KContext ctx, lua_KFunction k) {
 
 int laloop_raise_cancelled(lua_State *L, ltask *lt) {
   lt->cancel_now = 0;
-  return laloop_error(L, "CancelledError", lt->t.fut.cancel_msg);
+  laloop_push_error_n(L, "CancelledError", lt->t.fut.cancel_msg,
+                      lt->t.fut.cancel_len);
+  return lua_error(L);
 }
 
 /* laloop_woken after a park (the direct path, LUA_OK, is inline). */
@@ -321,8 +323,9 @@ static int t_await(lua_State *L) {
 
 static int t_cancel(lua_State *L) {
   ltask *lt = check_task(L, 1);
-  const char *msg = luaL_optstring(L, 2, NULL);
-  lua_pushboolean(L, al_task_cancel(&lt->t, msg));
+  size_t len = 0;
+  const char *msg = luaL_optlstring(L, 2, NULL, &len);
+  lua_pushboolean(L, al_task_cancel_n(&lt->t, msg, len));
   return 1;
 }
 

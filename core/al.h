@@ -271,7 +271,8 @@ struct al_wlist {
 struct al_future {
   al_wlist_t waiters; /* private; first: a waiter's owner is its future */
   al_loop_t *loop;    /* read-only */
-  char *cancel_msg;   /* read-only: owned copy, or NULL */
+  char *cancel_msg;   /* read-only: owned copy (NUL-terminated), or NULL */
+  size_t cancel_len;  /* read-only: its length (it may hold NULs) */
   unsigned char kind, state; /* read-only: enum al_kind, enum al_state */
   unsigned char flags;       /* public: enum al_flag */
   unsigned cancel_walk;      /* private: the last cancel walk that saw it */
@@ -291,8 +292,10 @@ void al_future_finish(al_future_t *f, int state);
  * a task gathering itself) is broken where the walk comes back: that task
  * is woken to raise the cancellation at its await. */
 bool al_future_cancel(al_future_t *f, const char *msg);
+/* The same with a message of `len` bytes, which may hold NULs. */
+bool al_future_cancel_n(al_future_t *f, const char *msg, size_t len);
 /* Replace the future's cancel message with a copy of msg (NULL: none). */
-void al_future_set_msg(al_future_t *f, const char *msg);
+void al_future_set_msg(al_future_t *f, const char *msg, size_t len);
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w);
 
 void al_waiter_init(al_waiter_t *w, al_waiter_cb cb);
@@ -435,6 +438,7 @@ bool al_task_start(al_task_t *t);
 bool al_task_resuming(al_task_t *t);
 /* Returns false when the task is done already (asyncio's Task.cancel). */
 bool al_task_cancel(al_task_t *t, const char *msg);
+bool al_task_cancel_n(al_task_t *t, const char *msg, size_t len);
 /* Returns the cancel requests still counted (asyncio's Task.uncancel). */
 unsigned al_task_uncancel(al_task_t *t);
 /* The task's body ended (or never ran): leave the scope, complete. */

@@ -16,7 +16,7 @@ void al__timers_due(struct ev_loop *ev, ev_timer *w, int revents);
 /* One step of a cancel walk (future.c) on a pending task: count the
  * request, and return the future it awaits, to which the cancel passes on,
  * or NULL when the task itself is to raise it. */
-al_future_t *al__task_cancel_one(al_task_t *t, const char *msg);
+al_future_t *al__task_cancel_one(al_task_t *t, const char *msg, size_t len);
 /* The walk came back to a task it passed: wake it to raise the cancel. */
 void al__task_cancel_cycle(al_task_t *t);
 

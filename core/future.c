@@ -10,6 +10,7 @@ void al_future_init(al_future_t *f, al_loop_t *loop, int kind) {
   f->loop = loop;
   al_list_init(&f->waiters.head);
   f->cancel_msg = NULL;
+  f->cancel_len = 0;
   f->kind = (unsigned char)kind;
   f->state = AL_PENDING;
   f->flags = 0;
@@ -36,6 +37,7 @@ void al_future_destroy(al_future_t *f) {
   if (f->cancel_msg) {
     free(f->cancel_msg);
     f->cancel_msg = NULL;
+    f->cancel_len = 0;
   }
 }
 
@@ -49,21 +51,22 @@ void al_future_finish(al_future_t *f, int state) {
   }
 }
 
-void al_future_set_msg(al_future_t *f, const char *msg) {
+void al_future_set_msg(al_future_t *f, const char *msg, size_t len) {
   char *copy = NULL;
   if (msg && msg == f->cancel_msg)
     return; /* its own message, passed back to it */
   if (msg) {
-    size_t n = strlen(msg) + 1;
-    copy = malloc(n);
+    copy = malloc(len + 1);
     if (!copy) {
       fputs("aloop: out of memory\n", stderr);
       abort();
     }
-    memcpy(copy, msg, n);
+    memcpy(copy, msg, len);
+    copy[len] = '\0';
   }
   free(f->cancel_msg);
   f->cancel_msg = copy;
+  f->cancel_len = msg ? len : 0;
 }
 
 /* The cancel walk: a stack of futures still to visit, on the C stack while
@@ -103,6 +106,10 @@ static void gather_cancel(walk *w, al_gather_t *g) {
 }
 
 bool al_future_cancel(al_future_t *f, const char *msg) {
+  return al_future_cancel_n(f, msg, msg ? strlen(msg) : 0);
+}
+
+bool al_future_cancel_n(al_future_t *f, const char *msg, size_t len) {
   walk w;
   unsigned mark;
   if (f->state != AL_PENDING)
@@ -126,7 +133,7 @@ bool al_future_cancel(al_future_t *f, const char *msg) {
     f->cancel_walk = mark;
     switch (f->kind) {
     case AL_KIND_TASK: {
-      al_future_t *next = al__task_cancel_one((al_task_t *)f, msg);
+      al_future_t *next = al__task_cancel_one((al_task_t *)f, msg, len);
       if (next)
         walk_push(&w, next);
       break;
@@ -138,7 +145,7 @@ bool al_future_cancel(al_future_t *f, const char *msg) {
       /* A plain future keeps the message only if its owner frees it; the
        * cancelled task that passed it on keeps it too. */
       if (f->flags & AL_F_KEEP_MSG)
-        al_future_set_msg(f, msg);
+        al_future_set_msg(f, msg, len);
       al_future_finish(f, AL_CANCELLED);
       break;
     }

@@ -80,7 +80,7 @@ void al_task_await(al_task_t *t, al_future_t *f) {
   t->wait = AL_WAIT_FUTURE;
   /* A cancel requested while the task ran applies to what it awaits next,
    * as in asyncio's Task.__step. */
-  if (t->must_cancel && al_future_cancel(f, t->fut.cancel_msg))
+  if (t->must_cancel && al_future_cancel_n(f, t->fut.cancel_msg, t->fut.cancel_len))
     t->must_cancel = false;
   if (f->state == AL_PENDING)
     al_future_add_waiter(f, &t->waiter);
@@ -162,9 +162,13 @@ bool al_task_cancel(al_task_t *t, const char *msg) {
   return al_future_cancel(&t->fut, msg);
 }
 
-al_future_t *al__task_cancel_one(al_task_t *t, const char *msg) {
+bool al_task_cancel_n(al_task_t *t, const char *msg, size_t len) {
+  return al_future_cancel_n(&t->fut, msg, len);
+}
+
+al_future_t *al__task_cancel_one(al_task_t *t, const char *msg, size_t len) {
   t->ncancels++;
-  al_future_set_msg(&t->fut, msg);
+  al_future_set_msg(&t->fut, msg, len);
   if (t->wait == AL_WAIT_FUTURE && t->awaiting &&
       t->awaiting->state == AL_PENDING)
     return t->awaiting; /* it wakes us when it completes, cancelled or not */
