@@ -92,7 +92,9 @@ void aloop_set_error_handler(lua_State *L, aloop_error_handler fn, void *ud);
  * seconds) until their cleanup is done; report errors nobody retrieved;
  * stop every watcher aloop has on the libev loop. Afterwards aloop_step
  * refuses to run; lua_close(L) then frees everything. Returns the number of
- * tasks that did not finish in time (0 when all did). */
+ * tasks that did not finish in time (0 when all did), or -1 (message pushed)
+ * when called from inside aloop (a task, a callback: the loop cannot be shut
+ * down under the code it runs). A second call does nothing and returns 0. */
 int aloop_shutdown(lua_State *L, double timeout);
 
 #ifdef __cplusplus

@@ -217,6 +217,8 @@ int aloop_shutdown(lua_State *L, double timeout) {
   size_t n = 0, i;
   if (!S || S->embed.shut)
     return 0;
+  if (LALOOP_BUSY(S))
+    return refuse(L, "aloop_shutdown: called from inside aloop");
   /* Cancel every unfinished task, oldest first. */
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
   lua_newtable(L); /* the tasks, kept alive while we work */

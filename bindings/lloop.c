@@ -60,11 +60,13 @@ static void call_run(al_handle_t *h) {
 }
 
 /* fn at fidx, its arguments after it up to the top; delay < 0: soon. */
-static int schedule(lua_State *L, int fidx, double delay) {
+static int schedule(lua_State *L, int fidx, double delay, const char *fname) {
   lstate *S = laloop_state(L);
   int top = lua_gettop(L), i;
   lcall *c;
   luaL_argexpected(L, laloop_is_callable(L, fidx), fidx, "function");
+  if (S->embed.shut) /* the loop is closed: it would never run */
+    return luaL_error(L, "%s: aloop was shut down", fname);
   c = lua_newuserdatauv(L, sizeof *c, 2);
   al_handle_init(&c->h, call_run);
   al_timer_init(&c->timer, &c->h);
@@ -92,12 +94,12 @@ static int schedule(lua_State *L, int fidx, double delay) {
 
 static int lo_call_soon(lua_State *L) {
   luaL_checkudata(L, 1, LALOOP_LOOP_MT);
-  return schedule(L, 2, -1);
+  return schedule(L, 2, -1, "call_soon");
 }
 
 static int lo_call_later(lua_State *L) {
   luaL_checkudata(L, 1, LALOOP_LOOP_MT);
-  return schedule(L, 3, laloop_check_delay(L, 2));
+  return schedule(L, 3, laloop_check_delay(L, 2), "call_later");
 }
 
 static int lo_call_at(lua_State *L) {
@@ -106,7 +108,7 @@ static int lo_call_at(lua_State *L) {
   when = luaL_checknumber(L, 2);
   luaL_argcheck(L, when == when, 2, "not a number");
   when -= al_time();
-  return schedule(L, 3, when > 0 ? when : 0);
+  return schedule(L, 3, when > 0 ? when : 0, "call_at");
 }
 
 /* loop:create_task(fn, ...): aloop.create_task, as asyncio's loop has it. */

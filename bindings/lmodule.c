@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lualib.h>
+
 #include "aloop.h"
 #include "laloop.h"
 #include "lstream.h"
@@ -436,6 +438,53 @@ static int part_is_eager(const char *name) {
          strcmp(name, "aloop.streams") == 0;
 }
 
+/* The base library, opened into a fresh table: luaopen_base fills the
+ * global table, so the registry's one is swapped for the call. */
+static int open_base_into(lua_State *L) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS); /* 2: the real one */
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_pushcfunction(L, luaopen_base);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) { /* out of memory only */
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    return lua_error(L);
+  }
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  return 0;
+}
+
+/* The environment of the Lua parts: the standard functions they use, as
+ * the libraries made them, whatever the host opened (a bare state) and
+ * whatever a script later does to its globals (replacing pairs, setting
+ * string to nil). A library the host opened is shared (package.loaded);
+ * one it did not open is opened here. */
+static void push_parts_env(lua_State *L) {
+  static const luaL_Reg libs[] = {{LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_MATHLIBNAME, luaopen_math},
+                                  {LUA_COLIBNAME, luaopen_coroutine},
+                                  {LUA_DBLIBNAME, luaopen_debug},
+                                  {NULL, NULL}};
+  const luaL_Reg *lib;
+  int env;
+  lua_createtable(L, 0, 32);
+  env = lua_gettop(L);
+  lua_pushcfunction(L, open_base_into);
+  lua_pushvalue(L, env);
+  lua_call(L, 1, 0);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  for (lib = libs; lib->name; lib++) {
+    if (lua_getfield(L, -1, lib->name) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      luaL_requiref(L, lib->name, lib->func, 0); /* into package.loaded */
+    }
+    lua_setfield(L, env, lib->name);
+  }
+  lua_pop(L, 1);
+}
+
 static void open_lua_parts(lua_State *L, int mod, int up) {
   static const luaL_Reg helpers[] = {
       {"argerror", p_argerror},   {"typeerror", p_typeerror},
@@ -444,7 +493,9 @@ static void open_lua_parts(lua_State *L, int mod, int up) {
       {"state", p_state},         {"tostring", p_tostring},
       {NULL, NULL}};
   const laloop_part *p;
-  int priv, preload, loaded;
+  int priv, preload, loaded, env;
+  push_parts_env(L);
+  env = lua_gettop(L);
   lua_createtable(L, 0, 8);
   priv = lua_gettop(L);
   lua_pushvalue(L, up);
@@ -458,6 +509,8 @@ static void open_lua_parts(lua_State *L, int mod, int up) {
     lua_pushvalue(L, priv);
     if (luaL_loadbufferx(L, p->src, p->len, p->chunkname, "t") != LUA_OK)
       lua_error(L);
+    lua_pushvalue(L, env);
+    lua_setupvalue(L, -2, 1); /* its _ENV */
     lua_pushcclosure(L, load_part, 3);
     if (part_is_eager(p->name)) {
       lua_call(L, 0, 1);
@@ -466,7 +519,7 @@ static void open_lua_parts(lua_State *L, int mod, int up) {
       lua_setfield(L, preload, p->name);
     }
   }
-  lua_settop(L, priv - 1);
+  lua_settop(L, env - 1);
 }
 
 int laloop_open(lua_State *L, struct ev_loop *ev) {

@@ -91,6 +91,8 @@ ltask *laloop_new_task(lua_State *L, lstate *S, al_scope_t *scope, int fidx,
   if (!scope)
     scope = S->sched.cur ? S->sched.cur->t.scope : S->sched.scope;
   fidx = lua_absindex(L, fidx);
+  if (S->embed.shut)
+    luaL_error(L, "aloop was shut down: no task can run any more");
   if (!scope)
     luaL_error(L, "no running event loop (call aloop.run first)");
   lt = lua_newuserdatauv(L, sizeof *lt, 1);

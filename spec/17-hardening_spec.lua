@@ -219,4 +219,29 @@ describe("hardening", function()
     assert.equal("x\0y", H.raises(t2.await, t2).message)
     assert.is_true(g:cancelled())
   end))
+
+  it("a script replacing or removing globals does not break aloop (W8)", H.async(function()
+    local saved = { pairs = pairs, string = string, getmetatable = getmetatable,
+      setmetatable = setmetatable, type = type, select = select, table = table }
+    local ok, err = pcall(function()
+      _G.pairs = function() error("replaced pairs") end
+      _G.string, _G.getmetatable, _G.table = nil, nil, nil
+      _G.type = function() return "nonsense" end
+      local t = aloop.create_task(function() aloop.sleep(0) return 1 end)
+      local done = aloop.wait({ t })
+      assert(done[t], "wait works")
+      assert(tostring(aloop.Lock()):find("Lock", 1, true), "tostring of a Lock")
+      local c = aloop.Condition(aloop.Lock())
+      local q = aloop.PriorityQueue()
+      q:put_nowait(3); q:put_nowait(1)
+      assert(q:get_nowait() == 1)
+      assert(c:locked() == false)
+    end)
+    for k, v in saved.pairs(saved) do _G[k] = v end
+    assert(ok, err)
+  end))
+
+  -- B5 (aloop_openlib in a state without the standard libraries), W7 and
+  -- W10 (aloop_shutdown inside a task, aloop used after it) are checked from
+  -- C by spec/c/test_states.c, run by spec 07.
 end)
