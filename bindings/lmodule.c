@@ -295,13 +295,21 @@ static lstate *get_state(lua_State *L, struct ev_loop *ev) {
     S->debug.on = d && *d && strcmp(d, "0") != 0;
   }
   /* anchors: array part for refs; "failed" is a weak set of failed tasks,
-   * "extras" the weak table of what few tasks have (name, traceback) */
+   * "extras" the weak table of what few tasks have (name, traceback),
+   * "donecbs" the done callbacks of each future (lfuture.c: they live as
+   * long as their future) and "donecb_at" the same callbacks by address */
   lua_newtable(L);
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "k");
   lua_setfield(L, -2, "__mode");
   new_weak_table(L, -1, "failed");
   new_weak_table(L, -1, "extras");
+  new_weak_table(L, -1, "donecbs");
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  new_weak_table(L, -1, "donecb_at");
   lua_pop(L, 1);
   S->anchors = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_setmetatable(L, LALOOP_LOOP_MT);

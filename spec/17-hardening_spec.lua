@@ -241,6 +241,44 @@ describe("hardening", function()
     assert(ok, err)
   end))
 
+  it("a pending future with a done callback, dropped, is collected (N3)", H.async(function()
+    local weak = setmetatable({}, { __mode = "k" })
+    do
+      local f = aloop.Future()
+      f:add_done_callback(function() error("never") end)
+      f:add_done_callback(function() error("never either") end)
+      weak[f] = true
+    end
+    collectgarbage(); collectgarbage()
+    assert.is_nil(next(weak)) -- and H.async checks that nothing stays anchored
+  end))
+
+  it("a done callback queued by completion runs though its future was dropped (N3)", H.async(function()
+    local got = {}
+    do
+      local f = aloop.Future()
+      f:add_done_callback(function(fut) got[#got + 1] = fut:result() end)
+      f:add_done_callback(function(fut) got[#got + 1] = fut:result() * 2 end)
+      f:set_result(21)
+    end
+    collectgarbage(); collectgarbage()
+    aloop.sleep(0)
+    assert.same({ 21, 42 }, got)
+  end))
+
+  it("remove_done_callback takes a pending callback out for good (N3)", H.async(function()
+    local f, ran = aloop.Future(), {}
+    local function a() ran[#ran + 1] = "a" end
+    local function b() ran[#ran + 1] = "b" end
+    f:add_done_callback(a); f:add_done_callback(b); f:add_done_callback(a)
+    assert.equal(2, f:remove_done_callback(a))
+    collectgarbage()
+    f:set_result(1)
+    aloop.sleep(0)
+    assert.same({ "b" }, ran)
+    assert.equal(0, f:remove_done_callback(b))
+  end))
+
   -- B5 (aloop_openlib in a state without the standard libraries), W7 and
   -- W10 (aloop_shutdown inside a task, aloop used after it) are checked from
   -- C by spec/c/test_states.c, run by spec 07.
