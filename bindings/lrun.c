@@ -69,12 +69,59 @@ void laloop_signal_release(lstate *S, int signo) {
   pthread_mutex_unlock(&sig_lock);
 }
 
+/* The record of one aloop.run: the scope its tasks are created in (first:
+ * a scope with a parent is always a nested run's). */
+typedef struct lrun {
+  al_scope_t scope;
+  int cancelled;   /* the calling task was cancelled meanwhile */
+  int ending;      /* nested: LALOOP_RUN_STUCK or _INTERRUPTED, see below */
+  ltask *main;     /* nested: its main task */
+  al_waiter_t w;   /* top level: told when the main task is done ... */
+  al_handle_t h;   /* ... and queues this, which stops the loop's step */
+  al_loop_t *loop;
+} lrun;
+
+/* A nested run (aloop.run called in a task, as every run of a script under
+ * the aloop command is) ends as a top-level one would: when the loop is
+ * stuck, or at Ctrl-C, the innermost run around the task the top-level main
+ * task's awaits lead to has its main cancelled, and raises the error a
+ * top-level run would raise; its caller goes on. */
+enum { LALOOP_RUN_STUCK = 1, LALOOP_RUN_INTERRUPTED = 2 };
+
+static lrun *innermost_run(lstate *S, ltask *main) {
+  al_task_t *t = &main->t;
+  size_t n = S->loop.ntasks; /* bounds the walk: awaits may form a cycle */
+  al_scope_t *s;
+  while (n-- > 0 && t->wait == AL_WAIT_FUTURE && t->awaiting &&
+         t->awaiting->kind == AL_KIND_TASK &&
+         t->awaiting->state == AL_PENDING)
+    t = (al_task_t *)(void *)t->awaiting;
+  for (s = t->scope; s && s->parent; s = s->parent) {
+    lrun *run = al_container_of(s, lrun, scope);
+    if (!run->ending && run->main->t.fut.state == AL_PENDING)
+      return run;
+  }
+  return NULL;
+}
+
+/* End the innermost nested run for `why`; false when there is none. */
+static int end_nested_run(lstate *S, ltask *main, int why) {
+  lrun *run = main ? innermost_run(S, main) : NULL;
+  if (!run)
+    return 0;
+  run->ending = why;
+  al_task_cancel(&run->main->t, NULL);
+  return 1;
+}
+
 /* ---- Ctrl-C --------------------------------------------------------------- */
 
 static void sigint_run(al_handle_t *h) {
   lstate *S = al_container_of(h, lstate, sigint.h);
   if (laloop_signal_handled(S, SIGINT))
     return; /* the script's on_signal handlers have Ctrl-C */
+  if (end_nested_run(S, S->sigint.target, LALOOP_RUN_INTERRUPTED))
+    return;
   S->sigint.interrupted = 1;
   if (S->sigint.target)
     al_task_cancel(&S->sigint.target->t, NULL);
@@ -111,16 +158,12 @@ void laloop_stop_sigint(lstate *S) {
   }
 }
 
+static const char stuck_msg[] =
+    "aloop.run: the main task waits for something that can never happen "
+    "(no task is ready, nothing is being waited on)";
+
 /* ---- run ---------------------------------------------------------------- */
 
-/* The record of one aloop.run: the scope its tasks are created in. */
-typedef struct lrun {
-  al_scope_t scope;
-  int cancelled;   /* the calling task was cancelled meanwhile */
-  al_waiter_t w;   /* top level: told when the main task is done ... */
-  al_handle_t h;   /* ... and queues this, which stops the loop's step */
-  al_loop_t *loop;
-} lrun;
 
 /* As asyncio's run_until_complete: the main task's completion queues a
  * callback that stops the loop after its turn, so what the main task just
@@ -150,7 +193,8 @@ static int run_toplevel_p(lua_State *L) {
   S->sigint.target = main;
   start_sigint(L, S);
   while (main->t.fut.state == AL_PENDING) {
-    if (al_loop_step(&S->loop) == AL_STEP_STUCK) {
+    if (al_loop_step(&S->loop) == AL_STEP_STUCK &&
+        !end_nested_run(S, main, LALOOP_RUN_STUCK)) {
       stuck = 1;
       break;
     }
@@ -170,9 +214,7 @@ static int run_toplevel_p(lua_State *L) {
   if (interrupted)
     return laloop_error(L, "KeyboardInterrupt", NULL);
   if (stuck) /* main was cancelled for it, and its cleanup has run */
-    return luaL_error(L, "aloop.run: the main task waits for something that "
-                         "can never happen (no task is ready, nothing is "
-                         "being waited on)");
+    return luaL_error(L, "%s", stuck_msg);
   return laloop_push_outcome(L, main_idx, 0);
 }
 
@@ -185,6 +227,8 @@ static int run_toplevel(lua_State *L, lstate *S) {
   lrun *run = lua_newuserdatauv(L, sizeof *run, 0);
   al_scope_init(&run->scope, NULL);
   run->cancelled = 0;
+  run->ending = 0;
+  run->main = NULL;
   run->loop = &S->loop;
   al_waiter_init(&run->w, run_main_done);
   al_handle_init(&run->h, run_stop_cb);
@@ -238,6 +282,10 @@ static int run_nested_k(lua_State *L, int status, lua_KContext ctx) {
   laloop_report_unretrieved(L, LALOOP_S(cur), &run->scope);
   if (run->cancelled && main->t.fut.state != AL_CANCELLED)
     return laloop_raise_cancelled(L, cur);
+  if (run->ending == LALOOP_RUN_INTERRUPTED && main->t.fut.state == AL_CANCELLED)
+    return laloop_error(L, "KeyboardInterrupt", NULL);
+  if (run->ending == LALOOP_RUN_STUCK && main->t.fut.state == AL_CANCELLED)
+    return luaL_error(L, "%s", stuck_msg);
   return laloop_push_outcome(L, base + 2, 0);
 }
 
@@ -246,7 +294,8 @@ static int run_nested(lua_State *L, lstate *S, ltask *cur) {
   lrun *run = lua_newuserdatauv(L, sizeof *run, 0);
   al_scope_init(&run->scope, cur->t.scope);
   run->cancelled = 0;
-  laloop_new_task(L, S, &run->scope, 1, base - 1);
+  run->ending = 0;
+  run->main = laloop_new_task(L, S, &run->scope, 1, base - 1);
   return run_nested_k(L, LUA_OK, (lua_KContext)base);
 }
 

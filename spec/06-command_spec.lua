@@ -44,10 +44,10 @@ end
 local DEFAULT_INT = select(3, H.sh("env --default-signal=INT true")) == 0
   and "env --default-signal=INT " or ""
 
-local function interrupt(name)
+local function interrupt(name, command)
   local out, err = os.tmpname(), os.tmpname()
   local line = table.concat({
-    DEFAULT_INT .. H.aloop_command({ fixture(name) }) .. " >" .. out .. " 2>" .. err .. " & pid=$!",
+    DEFAULT_INT .. (command or H.aloop_command)({ fixture(name) }) .. " >" .. out .. " 2>" .. err .. " & pid=$!",
     "i=0",
     "while ! grep -q started " .. out .. " && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done",
     "sleep 0.3",
@@ -366,4 +366,24 @@ describe("aloop and Ctrl-C", function()
     assert.is_true(secs < 1.5, "exit took " .. secs .. " s after SIGINT")
     assert.are.equal(130, code, "stderr:\n" .. err)
   end)
+
+  -- W4: a script's own aloop.run is nested under the command (the script
+  -- runs in a task) and top-level under lua5.4; it ends the same way.
+  for _, runner in ipairs({ "aloop", "lua5.4" }) do
+    local command = runner == "aloop" and H.aloop_command or H.lua_command
+    it("a nested run that can never finish raises and the script goes on, under " .. runner .. " (W4)", function()
+      local out, err, code = H.sh(command({ fixture("cli_nested_deadlock.lua") }))
+      assert.equal(0, code, err)
+      assert.matches("caught:\tfalse\taloop.run: the main task waits for something that can never happen", out, 1, true)
+      assert.matches("script goes on", out, 1, true)
+      assert.equal("", err)
+    end)
+
+    it("Ctrl-C interrupts the script's own run, which raises KeyboardInterrupt, under " .. runner .. " (W4)", function()
+      local out, err, code = interrupt("cli_nested_sigint.lua", command)
+      assert.equal(0, code, err)
+      assert.matches("run raised:\tfalse\tKeyboardInterrupt\ttrue", out, 1, true)
+      assert.matches("script goes on", out, 1, true)
+    end)
+  end
 end)
