@@ -279,6 +279,19 @@ describe("hardening", function()
     assert.equal(0, f:remove_done_callback(b))
   end))
 
+  it("the error of a shielded task whose shield was cancelled is reported, never dropped (D6)", H.async(function()
+    local reports = H.reports_of(function()
+      local failing = aloop.create_task(function() aloop.sleep(0.01) error("inner failure", 0) end)
+      local s = aloop.shield(failing)
+      s:cancel()
+      aloop.sleep(0.03)
+      assert.is_true(failing:done())
+      failing = nil -- luacheck: ignore
+    end)
+    assert.equal(1, #reports)
+    assert.equal("inner failure", reports[1].exception)
+  end))
+
   -- B5 (aloop_openlib in a state without the standard libraries), W7 and
   -- W10 (aloop_shutdown inside a task, aloop used after it) are checked from
   -- C by spec/c/test_states.c, run by spec 07.

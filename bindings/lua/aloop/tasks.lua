@@ -132,10 +132,10 @@ function aloop.shield(aw)
   if inner:done() then return inner end
   local outer = Future()
   inner:add_done_callback(function()
-    if outer:done() then
-      if not inner:cancelled() then inner:exception() end -- seen: not lost
-      return
-    end
+    -- The outer was cancelled: inner's outcome is left to whoever holds
+    -- it. Unlike asyncio, which marks its error retrieved here, an error
+    -- nobody looks at is reported: never dropped.
+    if outer:done() then return end
     local state = state_of(inner)
     if state == "cancelled" then
       outer:cancel()
