@@ -16,21 +16,6 @@
 -- The first entry that matches wins, so the narrower ones come first.
 
 return {
-  -- Crashes and memory errors -------------------------------------------
-  { id = "C1", kind = "torture%-crash", detail = "heap%-use%-after%-free in laloop_push_error" },
-  { id = "C2", kind = "crash", detail = "stack%-overflow" },
-  { id = "C3", kind = "crash", ctx = "^close$", detail = "SEGV in run_toplevel" },
-  { id = "C6", kind = "crash", key = "%.__gc$" },
-  { id = "C4", kind = "crash", desc = "resumes a task's coroutine" },
-  { id = "C4", kind = "crash", detail = "^ubsan: bindings/ltask%.c:478: member access within null pointer" },
-  -- getmetatable(loop).__gc(loop): the loop is gone, the next turn fails.
-  { id = "C6", kind = "crash", detail = "epoll_wait: Bad file descriptor" },
-  { id = "C6", kind = "crash", ctx = "^toplevel$", detail = "SEGV in run_toplevel" },
-  { id = "C7", kind = "crash", detail = "core/sync%.c:%d+: signed integer overflow" },
-
-  -- Hangs -----------------------------------------------------------------
-  { id = "H2", kind = "report", msg = "^nil | .*aloop/tasks%.lua:%d+: in function <aloop/tasks%.lua" },
-
   -- Error messages --------------------------------------------------------
   { id = "B1", kind = "msg%-file", key = "^aloop%.as_completed$", msg = "local 'opts'" },
   -- the Lua classes: a method called with '.', a metamethod without its
@@ -56,8 +41,6 @@ return {
   { id = "N1", kind = "msg%-file", key = "^PriorityQueue%.put", msg = "attempt to compare" },
   -- aloop._WaitQueue:wait(where) reports any argument as the function's name.
   { id = "N2", kind = "msg%-name", key = "^WaitQueue%.wait$" },
-  -- A pending Future with a done callback is anchored for ever.
-  { id = "N3", kind = "torture%-leftover", msg = "anchored=[1-9]" },
   -- A finaliser that uses a PriorityQueue in the middle of its put/get.
   { id = "N4", kind = "torture%-message", msg = "aloop/sync%.lua:%d+: attempt to index a nil value %(local '[%a_]+'%)" },
 }
