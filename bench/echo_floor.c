@@ -163,7 +163,7 @@ static int bulk(long long total) {
     fprintf(stderr, "received %lld of %lld\n", received, total);
     return 1;
   }
-  printf("RESULT seconds=%.6f bytes=%lld mbps=%.1f\n", dt, total, total / dt / 1e6);
+  printf("RESULT seconds=%.6f bytes=%lld mbps=%.1f\n", dt, total, (double)total / dt / 1e6);
   return 0;
 }
 
