@@ -178,6 +178,11 @@ static int put_function(writer *w, int idx) {
   memcpy(w->b->p + at, &len, sizeof len);
   for (i = 1; (name = lua_getupvalue(L, idx, i)) != NULL; i++) {
     char place[96];
+    if (strcmp(name, "_ENV") == 0) { /* the function's globals: the reader's */
+      buf_tag(w->b, T_GLOBALS);
+      lua_pop(L, 1);
+      continue;
+    }
     if (put(w, lua_gettop(L)) != 0) {
       snprintf(place, sizeof place, "upvalue \"%.60s\"", *name ? name : "?");
       lua_pop(L, 1);

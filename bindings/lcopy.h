@@ -19,8 +19,8 @@ void laloop_buf_free(laloop_buf *b);
 /* Append the n values from index `first` of L to b: nil, booleans,
  * numbers (integers and floats kept apart), strings, tables of these
  * (shared references and cycles kept; no metatables) and Lua functions
- * (their bytecode and upvalues; an upvalue holding L's global table becomes
- * the reading state's). Returns 0; or -1 with a message in err naming the
+ * (their bytecode and upvalues; the upvalue _ENV, and any upvalue holding L's
+ * global table, becomes the reading state's globals). Returns 0; or -1 with a message in err naming the
  * value's place: "<label> #<base+i>: field "conn": userdata cannot be
  * copied <dir>" (dir: "to a thread"). Raises only for lack of memory. */
 int laloop_copy_out(lua_State *L, int first, int n, laloop_buf *b,

@@ -108,7 +108,7 @@ static int job_body(lua_State *T) {
      * traceback (lua.c's message handler does the same). */
     laloop_buf_free(&lj->out);
     lua_getfield(T, LUA_REGISTRYINDEX, "aloop.thread_tb");
-    lua_pushfstring(T, "(error object is a %s value)%s",
+    lua_pushfstring(T, "(error object is a %s value)\n%s",
                     luaL_typename(T, -2),
                     lua_isstring(T, -1) ? lua_tostring(T, -1) : "");
     laloop_copy_out(T, -1, 1, &lj->out, "error", 1, "back from a thread",
