@@ -383,3 +383,35 @@ describe("exit with jobs still running", function()
     assert.matches("aloop: 1 worker thread still running a job after 0.3 s as the loop closes; not waiting for it", err, 1, true)
   end)
 end)
+
+describe("scripts/to_thread_primes.lua", function()
+  for _, mode in ipairs(H.script_modes) do
+    it("counts primes on threads while the progress task prints, under " .. mode.name, function()
+      local out, err, code = H.sh(mode.command({ "scripts/to_thread_primes.lua", "300000", "4" }))
+      assert.equal(0, code, err)
+      assert.equal("", err)
+      local lines = H.split_lines(out)
+      assert.equal("progress: 0 of 4 ranges counted", lines[1])
+      assert.equal("primes up to 300000: 25997", lines[#lines])
+      local ranges, progress = {}, 0
+      for _, line in ipairs(lines) do
+        if line:match("^primes in ") then
+          ranges[#ranges + 1] = line
+        elseif line:match("^progress: %d of 4 ranges counted$") then
+          progress = progress + 1
+        end
+      end
+      table.sort(ranges)
+      assert.same({
+        "primes in [1, 75000]: 7393",
+        "primes in [150001, 225000]: 6172",
+        "primes in [225001, 300000]: 5977",
+        "primes in [75001, 150000]: 6455",
+      }, ranges)
+      -- the first line is printed before any job; a second one only while
+      -- the jobs run, which a loop blocked by the counting could not do
+      assert.is_true(progress >= 2, "progress lines: " .. progress)
+      assert.equal(#lines, progress + 5)
+    end)
+  end
+end)
