@@ -153,6 +153,10 @@ TSAN_OPTIONS := halt_on_error=1:exitcode=66
 TSAN_SCRIPTS := scripts/03_gather_exception.lua scripts/08_get_loop.lua
 TSAN_SPECS   := spec/01-task_spec.lua spec/02-cancel_spec.lua spec/08-sync_spec.lua \
                 spec/11-taskgroup_spec.lua
+# the thread spec but its tests that start programs (#command): a shell
+# started with libtsan preloaded crashes; the script runs on its own above
+TSAN_SPECS   += --exclude-tags=command spec/27-thread_spec.lua
+TSAN_SCRIPTS += scripts/to_thread_primes.lua
 tsan:
 	$(MAKE) BUILD=build/tsan OPT='-O1 -g' XCFLAGS='$(TSAN_FLAGS)' XLDFLAGS='$(TSAN_FLAGS)' \
 	  build/tsan/aloop build/tsan/aloop.so build/tsan/test_core build/tsan/test_states
