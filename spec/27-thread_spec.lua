@@ -383,7 +383,8 @@ describe("exit with jobs still running", function()
       H.aloop_command({ "-e", script }), nil, 30)
     assert.equal(0, code, err)
     assert.equal("main done\n", out)
-    assert.matches("aloop: 1 worker thread still running a job after 0.3 s as the loop closes; not waiting for it", err, 1, true)
+    assert.matches("aloop: 1 worker thread still running a job after 0.3 s as the loop closes; " ..
+      "not waiting for it", err, 1, true)
   end)
 end)
 
