@@ -12,7 +12,12 @@
 #include "lcopy.h"
 
 enum {
-  T_NIL = 1, T_FALSE, T_TRUE, T_INT, T_FLT, T_STR, /* + size_t, bytes */
+  T_NIL = 1,
+  T_FALSE,
+  T_TRUE,
+  T_INT,
+  T_FLT,
+  T_STR,     /* + size_t, bytes */
   T_TABLE,   /* key, value pairs up to T_END */
   T_FUNC,    /* size_t, bytecode, then its upvalues up to T_END */
   T_REF,     /* unsigned: the number of a table or function written before */
@@ -281,8 +286,8 @@ int laloop_copy_out(lua_State *L, int first, int n, laloop_buf *b,
 typedef struct reader {
   lua_State *L;
   const char *p, *end;
-  int ids;        /* stack index of the table: number -> value */
-  lua_Integer n;  /* tables and functions made so far */
+  int ids;       /* stack index of the table: number -> value */
+  lua_Integer n; /* tables and functions made so far */
 } reader;
 
 static void take(reader *r, void *dst, size_t n) {

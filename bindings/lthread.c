@@ -102,17 +102,16 @@ static int job_body(lua_State *T) {
     return 0;
   }
   lj->status = LJ_ERROR;
-  if (laloop_copy_out(T, -1, 1, &lj->out, "error", 1, "back from a thread",
-                      err, sizeof err) != 0) {
+  if (laloop_copy_out(T, -1, 1, &lj->out, "error", 1, "back from a thread", err,
+                      sizeof err) != 0) {
     /* An error value that cannot come back: its description, and the
      * traceback (lua.c's message handler does the same). */
     laloop_buf_free(&lj->out);
     lua_getfield(T, LUA_REGISTRYINDEX, "aloop.thread_tb");
-    lua_pushfstring(T, "(error object is a %s value)\n%s",
-                    luaL_typename(T, -2),
+    lua_pushfstring(T, "(error object is a %s value)\n%s", luaL_typename(T, -2),
                     lua_isstring(T, -1) ? lua_tostring(T, -1) : "");
-    laloop_copy_out(T, -1, 1, &lj->out, "error", 1, "back from a thread",
-                    err, sizeof err);
+    laloop_copy_out(T, -1, 1, &lj->out, "error", 1, "back from a thread", err,
+                    sizeof err);
   }
   return 0;
 }
@@ -165,9 +164,8 @@ static unsigned default_size(void) {
 
 static al_pool_t *get_pool(lstate *S) {
   if (!S->pool)
-    S->pool = al_pool_new(&S->loop, S->pool_size ? S->pool_size
-                                                 : default_size(),
-                          thread_exit);
+    S->pool = al_pool_new(
+        &S->loop, S->pool_size ? S->pool_size : default_size(), thread_exit);
   return S->pool;
 }
 
@@ -192,12 +190,12 @@ static ljob *submit(lua_State *L, lstate *S, int fidx, const char *fname,
     lua_pushnil(L);
     lua_pushnil(L);
   }
-  rc = laloop_copy_out(L, top + 2, 2, &lj->in, "package", 0, "to a thread",
-                       err, sizeof err);
+  rc = laloop_copy_out(L, top + 2, 2, &lj->in, "package", 0, "to a thread", err,
+                       sizeof err);
   lua_settop(L, top);
   if (rc == 0)
-    rc = laloop_copy_out(L, fidx, top - fidx + 1, &lj->in, "argument",
-                         argbase, "to a thread", err, sizeof err);
+    rc = laloop_copy_out(L, fidx, top - fidx + 1, &lj->in, "argument", argbase,
+                         "to a thread", err, sizeof err);
   if (rc != 0) {
     job_free(&lj->j);
     luaL_where(L, level);
@@ -332,9 +330,9 @@ static int l_set_size(lua_State *L) {
 
 static int l_get_size(lua_State *L) {
   lstate *S = laloop_state(L);
-  lua_pushinteger(L, S->pool ? (lua_Integer)al_pool_size(S->pool)
-                             : (lua_Integer)(S->pool_size ? S->pool_size
-                                                          : default_size()));
+  lua_pushinteger(
+      L, S->pool ? (lua_Integer)al_pool_size(S->pool)
+                 : (lua_Integer)(S->pool_size ? S->pool_size : default_size()));
   return 1;
 }
 
@@ -397,10 +395,8 @@ void laloop_open_threads(lua_State *L, int mod, int up) {
                                  {"set_thread_pool_size", l_set_size},
                                  {"get_thread_pool_size", l_get_size},
                                  {NULL, NULL}};
-  static const luaL_Reg priv[] = {{"submit", l_submit},
-                                  {"wait", l_wait},
-                                  {"stats", l_stats},
-                                  {NULL, NULL}};
+  static const luaL_Reg priv[] = {
+      {"submit", l_submit}, {"wait", l_wait}, {"stats", l_stats}, {NULL, NULL}};
   static const luaL_Reg metas[] = {{"__gc", job_gc}, {NULL, NULL}};
   static const luaL_Reg methods[] = {{NULL, NULL}};
   laloop_new_class(L, up, LALOOP_JOB_MT, methods, metas);

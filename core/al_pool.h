@@ -26,14 +26,14 @@ struct al_job {
   al_job_free free; /* public */
   bool done;        /* read-only: run has returned; the owner may read */
   /* private */
-  al_link_t link;      /* in the pool's queue or its done list */
+  al_link_t link; /* in the pool's queue or its done list */
   al_pool_t *pool;
-  al_wlist_t waiters;  /* the parked task, through t->waiter */
-  bool held;           /* the owner holds it until al_pool_release */
-  bool inpool;         /* the pool holds it until it is handed back */
-  bool wanted;         /* counted in pool->nwanted (the loop stays alive) */
-  int state;           /* queued, running, finished: under the pool's lock */
-  al_link_t all;       /* in the pool's list of every job not yet freed */
+  al_wlist_t waiters; /* the parked task, through t->waiter */
+  bool held;          /* the owner holds it until al_pool_release */
+  bool inpool;        /* the pool holds it until it is handed back */
+  bool wanted;        /* counted in pool->nwanted (the loop stays alive) */
+  int state;          /* queued, running, finished: under the pool's lock */
+  al_link_t all;      /* in the pool's list of every job not yet freed */
 };
 
 /* A pool for the loop (no thread is created yet); up to `size` threads. */

@@ -182,8 +182,7 @@ static void *worker(void *arg) {
   pthread_mutex_lock(&p->mu);
   for (;;) {
     al_job_t *j;
-    while (al_list_empty(&p->queue) && !p->closing &&
-           p->nthreads <= p->size) {
+    while (al_list_empty(&p->queue) && !p->closing && p->nthreads <= p->size) {
       p->nidle++;
       pthread_cond_wait(&p->work, &p->mu);
       p->nidle--;
