@@ -220,8 +220,7 @@ describe("cancelling a task that awaits a job", function()
     local mark = os.tmpname()
     os.remove(mark)
     local t = aloop.create_task(aloop.to_thread, spin_then_write(0.6, mark))
-    aloop.sleep(0.05)
-    assert.equal(1, stats().running)
+    repeat aloop.sleep(0.005) until stats().running == 1
     t:cancel()
     assert.is_true(H.ended_cancelled(t))
     -- cancelled while the job still ran: the mark is written at its end
@@ -340,6 +339,12 @@ describe("loop:run_in_executor", function()
       H.raises(loop.run_in_executor, loop, nil), 1, true)
     assert.matches('aloop.run_in_executor: argument #3: field "u": userdata cannot be copied to a thread',
       H.raises(loop.run_in_executor, loop, nil, function() end, { u = io.stdout }), 1, true)
+  end))
+
+  it("a Future cancelled at once lets go of the job", async(function()
+    local f = aloop.get_running_loop():run_in_executor(nil, spin_then_write(0.05))
+    f:cancel()
+    settle_jobs() -- no collection needed for the job to be freed
   end))
 
   it("cancelling the Future lets go of the job", async(function()
