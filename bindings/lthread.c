@@ -305,6 +305,16 @@ static int l_wait(lua_State *L) {
   return laloop_park(L, (lua_KContext)ref, wait_k);
 }
 
+/* _threads.release(job): let go of a job nobody will wait for (its waiter
+ * was cancelled before it started). */
+static int l_release(lua_State *L) {
+  ljobref *ref = luaL_checkudata(L, 1, LALOOP_JOB_MT);
+  if (ref->lj)
+    al_pool_release(&ref->lj->j);
+  ref->lj = NULL;
+  return 0;
+}
+
 static int job_gc(lua_State *L) {
   lstate *S = lua_touserdata(L, lua_upvalueindex(1));
   ljobref *ref = luaL_checkudata(L, 1, LALOOP_JOB_MT);
@@ -395,8 +405,11 @@ void laloop_open_threads(lua_State *L, int mod, int up) {
                                  {"set_thread_pool_size", l_set_size},
                                  {"get_thread_pool_size", l_get_size},
                                  {NULL, NULL}};
-  static const luaL_Reg priv[] = {
-      {"submit", l_submit}, {"wait", l_wait}, {"stats", l_stats}, {NULL, NULL}};
+  static const luaL_Reg priv[] = {{"submit", l_submit},
+                                  {"wait", l_wait},
+                                  {"release", l_release},
+                                  {"stats", l_stats},
+                                  {NULL, NULL}};
   static const luaL_Reg metas[] = {{"__gc", job_gc}, {NULL, NULL}};
   static const luaL_Reg methods[] = {{NULL, NULL}};
   laloop_new_class(L, up, LALOOP_JOB_MT, methods, metas);

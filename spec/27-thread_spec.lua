@@ -347,6 +347,15 @@ describe("loop:run_in_executor", function()
     settle_jobs() -- no collection needed for the job to be freed
   end))
 
+  it("a Future whose run ends before the job is cancelled with it", function()
+    local f
+    aloop.run(function()
+      f = aloop.get_running_loop():run_in_executor(nil, spin_then_write(0.05))
+    end)
+    aloop.run(settle_jobs) -- its waiter never started: nobody holds the job
+    assert.is_true(f:cancelled())
+  end)
+
   it("cancelling the Future lets go of the job", async(function()
     local f = aloop.get_running_loop():run_in_executor(nil, spin_then_write(0.3))
     aloop.sleep(0.02)

@@ -20,7 +20,9 @@ function Loop.run_in_executor(_, executor, fn, ...)
   end
   local job = T.submit(2, "run_in_executor", 2, fn, ...)
   local fut = Future()
+  local started = false
   local waiter = create_task(function()
+    started = true
     local r = pack(pcall(T.wait, job))
     if fut:done() then
       return
@@ -37,6 +39,19 @@ function Loop.run_in_executor(_, executor, fn, ...)
   fut:add_done_callback(function(f)
     if f:cancelled() then
       waiter:cancel()
+    end
+  end)
+  -- cancelled by someone else (the end of a run), maybe before it started:
+  -- the Future does not stay pending for good, nor the job held
+  waiter:add_done_callback(function(t)
+    if not t:cancelled() then
+      return
+    end
+    if not started then
+      T.release(job)
+    end
+    if not fut:done() then
+      fut:cancel()
     end
   end)
   return fut
