@@ -291,6 +291,12 @@ describe("the pool", function()
     assert.is_true(ticks >= 5, "ticks: " .. ticks)
   end, 30))
 
+  it("a main task that only waits for a job is not stuck", function()
+    -- nothing but the job is pending: the pool's ev_async, ref'ed while
+    -- the job is wanted, keeps the loop waiting for it
+    assert.equal("finished", aloop.run(aloop.to_thread, spin_then_write(0.1)))
+  end)
+
   it("checks set_thread_pool_size's argument", function()
     for _, bad in ipairs({ "x", 1.5, {} }) do
       assert.matches("set_thread_pool_size' (integer expected",
