@@ -177,12 +177,12 @@ static ljob *submit(lua_State *L, lstate *S, int fidx, const char *fname,
   ljob *lj;
   char err[256];
   int top = lua_gettop(L), rc;
+  luaL_checkstack(L, 4, NULL);
   lj = calloc(1, sizeof *lj);
   if (!lj)
     luaL_error(L, "not enough memory");
   lj->j.run = job_run;
   lj->j.free = job_free;
-  luaL_checkstack(L, 4, NULL);
   if (lua_getglobal(L, "package") == LUA_TTABLE) {
     lua_getfield(L, -1, "path");
     lua_getfield(L, -2, "cpath");
