@@ -51,10 +51,12 @@ unsigned al_pool_cpus(void);
  * started and none runs (the job is not queued then). */
 int al_pool_submit(al_pool_t *p, al_job_t *job);
 /* Park the running task until the job is done (it must not be). A cancel
- * detaches it: the task wakes at once, the job runs on and its outcome is
- * dropped, and the loop no longer stays alive for it. */
+ * detaches it: the task wakes at once, the job runs on (when it has
+ * started) and its outcome is dropped, and the loop no longer stays alive
+ * for it. */
 void al_pool_park(al_job_t *job, al_task_t *t);
-/* Let go of a job (after reading its outcome, or to abandon it). */
+/* Let go of a job (after reading its outcome, or to abandon it). A job
+ * still queued is dropped: it never runs. */
 void al_pool_release(al_job_t *job);
 
 /* Close the pool (the loop is closing): queued jobs are dropped, parked

@@ -312,10 +312,20 @@ void al_pool_park(al_job_t *j, al_task_t *t) {
 }
 
 void al_pool_release(al_job_t *j) {
+  al_pool_t *p = j->pool;
   detach(j);
   j->held = false;
+  if (j->inpool) { /* still queued: it never runs */
+    pthread_mutex_lock(&p->mu);
+    if (j->state == J_QUEUED) {
+      al_list_unlink(&j->link);
+      p->nqueued--;
+      j->inpool = false;
+    }
+    pthread_mutex_unlock(&p->mu);
+  }
   if (!j->inpool)
-    free_job(j->pool, j);
+    free_job(p, j);
 }
 
 /* ---- closing ------------------------------------------------------------ */
