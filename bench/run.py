@@ -68,6 +68,13 @@ BENCHMARKS = [
         "rows": [("bulk 1 GiB through one connection", "seconds", "s", "info", None)],
     },
     {
+        "name": "thread", "lua": "thread.lua", "py": "thread.py", "needs_aloop": True,
+        "rows": [
+            ("to_thread 10k tiny jobs at once", "seconds", "s", "ratio", 3),
+            ("to_thread round trip, one at a time", "latency_us", "us", "ratio", 1),
+        ],
+    },
+    {
         "name": "floor", "lua": "floor.lua", "py": "floor.py", "needs_aloop": False,
         "rows": [("ping-pong floor, bare coroutines (reference)", "seconds", "s", "info", None)],
     },
@@ -146,6 +153,8 @@ def fmt(value, unit):
         return "%.4f s" % value
     if unit == "ms":
         return "%.3f ms" % value
+    if unit == "us":
+        return "%.1f us" % value
     return "%.0f B" % value
 
 

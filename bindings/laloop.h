@@ -17,6 +17,8 @@
  *   lsync.c    the wait queue under every synchronisation primitive
  *   lsignal.c  on_signal and wait_signal
  *   ldns.c     getaddrinfo on the loop's resolvers (core/dns.c), DNSError
+ *   lthread.c  to_thread on the loop's worker threads (core/pool.c), with
+ *   lcopy.c    the copying of values between Lua states (lcopy.h)
  *   lembed.c   the embedding API (aloop.h), standing on the rest
  * Arrows run one way: lembed.c uses the module; the module never calls
  * into lembed.c (it reaches the embedding only through S->embed.close). */
@@ -93,6 +95,8 @@ struct lstate {
     void (*close)(lstate *S); /* undo the embedding, as the loop closes */
   } embed;
   struct al_dns *dns; /* the loop's resolvers (ldns.c), made on first use */
+  struct al_pool *pool; /* worker threads (lthread.c), made on first use */
+  unsigned pool_size;   /* set_thread_pool_size; 0: ALOOP_THREADS or cores */
 };
 
 #define LALOOP_POLLFD_UNKNOWN (-2)

@@ -14,6 +14,7 @@
 
 #include "aloop.h"
 #include "laloop.h"
+#include "lcopy.h"
 #include "lstream.h"
 
 const char laloop_state_key = 0;
@@ -244,6 +245,7 @@ static int loop_gc(lua_State *L) {
   laloop_stop_sigint(S);
   laloop_close_signals(S);
   laloop_dns_close(S);
+  laloop_threads_close(S);
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
@@ -446,7 +448,8 @@ static int load_part(lua_State *L) {
  * (aloop.http, later) wait in package.preload for their require. */
 static int part_is_eager(const char *name) {
   return strcmp(name, "aloop.tasks") == 0 || strcmp(name, "aloop.sync") == 0 ||
-         strcmp(name, "aloop.streams") == 0;
+         strcmp(name, "aloop.streams") == 0 ||
+         strcmp(name, "aloop.threads") == 0;
 }
 
 /* The base library, opened into a fresh table: luaopen_base fills the
@@ -566,6 +569,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_signals(L, mod, up);
   laloop_open_dns(L, mod, up);
   laloop_open_streams(L, mod, up);
+  laloop_open_threads(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);

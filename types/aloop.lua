@@ -273,6 +273,15 @@ function Loop:call_later(seconds, fn, ...) end
 ---@return aloop.Handle
 function Loop:call_at(when, fn, ...) end
 
+---Runs `fn(...)` on a worker thread (as `aloop.to_thread`) and returns a
+---Future for its results; the job is copied and queued at once. `executor`
+---must be nil (the default executor, the loop's thread pool).
+---@param executor nil
+---@param fn function
+---@param ... any
+---@return aloop.Future
+function Loop:run_in_executor(executor, fn, ...) end
+
 ---Same as `aloop.create_task(fn, ...)`.
 ---@param fn aloop.TaskFunction
 ---@param ... any
@@ -809,6 +818,33 @@ function aloop.is_dns_error(err) end
 ---@param opts? aloop.GetaddrinfoOptions
 ---@return aloop.Address[]
 function aloop.getaddrinfo(host, port, opts) end
+
+------------------------------------------------------------------------------
+-- Module functions: worker threads
+
+---Runs `fn(...)` on a worker thread with a Lua state of its own and returns
+---its results, without blocking the loop. `fn`, its arguments and results
+---are copied: nil, booleans, numbers, strings, tables of these (shared
+---references and cycles kept, no metatables) and Lua functions whose
+---upvalues are copyable (`_ENV` becomes the thread's globals). Anything
+---else raises `aloop.to_thread: argument #2: field "conn": userdata cannot
+---be copied to a thread`. An error in `fn` is raised here (a string with
+---the thread's traceback appended). Cancelling returns at once; the job
+---runs on and its results are dropped.
+---@async
+---@param fn function
+---@param ... any
+---@return any ...
+function aloop.to_thread(fn, ...) end
+
+---At most `n` worker threads (1 to 1024). Default: `ALOOP_THREADS`, else the
+---number of online processors.
+---@param n integer
+function aloop.set_thread_pool_size(n) end
+
+---The most worker threads the pool may run.
+---@return integer
+function aloop.get_thread_pool_size() end
 
 ------------------------------------------------------------------------------
 -- Module functions: debug mode
