@@ -158,7 +158,7 @@ describe("TLS client", function()
 
   it("over a Unix socket, with server_hostname", N.async(function()
     local path = dir .. "/tls.sock"
-    local srv <close> = aloop.start_unix_server(N.echo, path, { tls = server_tls() })
+    local _srv <close> = aloop.start_unix_server(N.echo, path, { tls = server_tls() })
     local e = H.raises(aloop.open_unix_connection, path, { tls = { cafile = C.ca } })
     assert.matches("server_hostname is required", tostring(e))
     local s <close> = aloop.open_unix_connection(path, { tls = { cafile = C.ca }, server_hostname = "localhost" })
