@@ -329,11 +329,18 @@ int al_stream_write(al_stream_t *s, const char *p, size_t n) {
     return AL_EPIPE;
   if (s->werr || n == 0)
     return 0;
-  if (s->tls) {
-    int r = al_tls_write(s->tls, p, n);
-    tls_out(s);
-    if (r < 0)
-      write_failed(s, r);
+  if (s->tls) { /* encrypted a record at a time, each sent as it comes */
+    while (n > 0 && !s->werr) {
+      size_t k = n < 16384 ? n : 16384;
+      int r = al_tls_write(s->tls, p, k);
+      tls_out(s);
+      if (r < 0) {
+        write_failed(s, r);
+        break;
+      }
+      p += k;
+      n -= k;
+    }
     return 0;
   }
   if (s->wbuf.len == 0) { /* nothing queued: straight to the socket */

@@ -74,7 +74,7 @@ al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err,
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections hold no buffers */
   if (o->cafile || o->capath) {
     if (SSL_CTX_load_verify_locations(ctx, o->cafile, o->capath) != 1) {
       what = o->cafile ? o->cafile : o->capath;
