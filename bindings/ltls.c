@@ -158,7 +158,8 @@ static int handshake_k(lua_State *L, int status, lua_KContext ctx) {
     return laloop_park(L, 0, handshake_k);
   }
   if (r == AL_ETLS)
-    push_tls_error(L, al_tls_errmsg(s->st.tls), al_tls_verify_result(s->st.tls));
+    push_tls_error(L, al_tls_errmsg(s->st.tls),
+                   al_tls_verify_result(s->st.tls));
   else
     laloop_push_oserror(L, r, "TLS handshake");
   al_stream_abort(&s->st);
@@ -179,8 +180,8 @@ static int s_start_tls(lua_State *L) {
   if (s->reader)
     return laloop_error(L, "RuntimeError",
                         "start_tls called while a task reads the stream");
-  if (s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT | AL_S_SHUT_WANT |
-                     AL_S_SHUT_DONE))
+  if (s->st.flags &
+      (AL_S_CLOSED | AL_S_CLOSE_WANT | AL_S_SHUT_WANT | AL_S_SHUT_DONE))
     return laloop_error(L, "RuntimeError", "start_tls on a closed stream");
   t = al_tls_new(u->c, host, err, sizeof err);
   if (!t) {
@@ -261,8 +262,8 @@ static int push_peercert(lua_State *L, SSL *ssl) {
         char ip[64];
         int len = ASN1_STRING_length(g->d.iPAddress);
         if (inet_ntop(len == 4 ? AF_INET : AF_INET6,
-                      ASN1_STRING_get0_data(g->d.iPAddress), ip,
-                      sizeof ip) && (len == 4 || len == 16)) {
+                      ASN1_STRING_get0_data(g->d.iPAddress), ip, sizeof ip) &&
+            (len == 4 || len == 16)) {
           lua_createtable(L, 2, 0);
           lua_pushliteral(L, "IP Address");
           lua_rawseti(L, -2, 1);

@@ -55,8 +55,7 @@ static int select_alpn(SSL *ssl, const unsigned char **out,
   return SSL_TLSEXT_ERR_OK;
 }
 
-al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err,
-                             size_t errlen) {
+al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err, size_t errlen) {
   al_tls_ctx_t *c = calloc(1, sizeof *c);
   SSL_CTX *ctx;
   const char *what = NULL;
@@ -74,7 +73,8 @@ al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err,
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections hold no buffers */
+  SSL_CTX_set_mode(
+      ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections hold no buffers */
   if (o->cafile || o->capath) {
     if (SSL_CTX_load_verify_locations(ctx, o->cafile, o->capath) != 1) {
       what = o->cafile ? o->cafile : o->capath;
@@ -106,9 +106,9 @@ al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err,
   }
   if (o->server)
     SSL_CTX_set_verify(ctx,
-                       o->verify_client ? SSL_VERIFY_PEER |
-                                              SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                        : SSL_VERIFY_NONE,
+                       o->verify_client
+                           ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                           : SSL_VERIFY_NONE,
                        NULL);
   else
     SSL_CTX_set_verify(ctx, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
@@ -130,7 +130,7 @@ al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err,
     }
   }
   return c;
-fail: {
+fail : {
   char reason[160];
   queued_error(reason, sizeof reason, "failed");
   snprintf(err, errlen, "%s: %s", what, reason);
