@@ -389,6 +389,50 @@ describe("openssl interop", function()
     assert.matches("Ciphers supported in s_server", body)
   end))
 
+  it("TLS 1.3 post-handshake messages: a KeyUpdate from openssl s_server is read on the way, both ways go on", N.async(function()
+    local port = free_port()
+    local out, fifo = dir .. "/s_server_k.out", dir .. "/stdin.fifo"
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. H.quote(fifo)))
+    local pidfile = dir .. "/pid"
+    os.remove(pidfile)
+    assert(os.execute(("timeout 20 openssl s_server -accept 127.0.0.1:%d -cert %s -key %s -naccept 1 " ..
+      "-tls1_3 >%s 2>&1 <%s & echo $! >%s"):format(port, H.quote(C.server), H.quote(C.server_key),
+      H.quote(out), H.quote(fifo), H.quote(pidfile))))
+    local input = assert(io.open(fifo, "w")) -- s_server's stdin: lines to send, "K" a KeyUpdate
+    input:setvbuf("no")
+    local f = assert(io.open(pidfile))
+    local pid = f:read("n")
+    f:close()
+    local s
+    for _ = 1, 100 do
+      local ok, r = pcall(aloop.open_connection, "127.0.0.1", port, { tls = { cafile = C.ca } })
+      if ok then s = r break end
+      aloop.sleep(0.05)
+    end
+    assert(s, "s_server did not start: " .. slurp(out))
+    local function wait_for_text(text)
+      for _ = 1, 100 do
+        if slurp(out):find(text, 1, true) then return true end
+        aloop.sleep(0.05)
+      end
+      return false
+    end
+    s:write("before\n")
+    assert.is_true(wait_for_text("before"))
+    input:write("K\n") -- a KeyUpdate asking for ours in return
+    aloop.sleep(0.1)
+    input:write("from the server\n")
+    assert.equal("from the server\n", s:readline()) -- the update was read on the way
+    s:write("after\n") -- under the new keys
+    local got = wait_for_text("after")
+    input:close()
+    s:close()
+    stop(pid)
+    assert.is_true(got, slurp(out))
+    assert.matches("before\nSSL_do_handshake %-> 1\n", slurp(out)) -- s_server sent the update there
+  end))
+
   it("openssl s_client talks to an aloop server", N.async(function()
     local srv <close> = aloop.start_server(function(s)
       s:write("hello from aloop\n")
