@@ -208,6 +208,22 @@ describe("TLS server", function()
       s:write("fine")
       assert.equal("fine", s:readexactly(4))
       assert.equal(1, calls)
+      -- in debug mode the failure is reported (not as a handler error)
+      local reports = H.reports_of(function()
+        aloop.set_debug(true)
+        pcall(aloop.open_connection, "127.0.0.1", srv:port(), { tls = { cafile = C.other } })
+        for _ = 1, 500 do -- until the server's connection task is over
+          if next(srv._conns) == nil then break end
+          aloop.sleep(0.01)
+        end
+        aloop.set_debug(false)
+      end)
+      local tls_reports = {} -- (debug mode may also report a slow step)
+      for _, r in ipairs(reports) do
+        if r.message == "TLS handshake with a client failed" then tls_reports[#tls_reports + 1] = r end
+      end
+      assert.equal(1, #tls_reports)
+      assert.is_true(aloop.is_tls_error(tls_reports[1].exception))
     end))
 
   it("negotiates ALPN", N.async(function()
@@ -389,7 +405,8 @@ describe("openssl interop", function()
     assert.matches("Ciphers supported in s_server", body)
   end))
 
-  it("TLS 1.3 post-handshake messages: a KeyUpdate from openssl s_server is read on the way, both ways go on", N.async(function()
+  it("TLS 1.3 post-handshake messages: a KeyUpdate from s_server is read on the way, both ways go on",
+    N.async(function()
     local port = free_port()
     local out, fifo = dir .. "/s_server_k.out", dir .. "/stdin.fifo"
     os.remove(fifo)

@@ -339,11 +339,13 @@ Server.__index = Server
 -- the loop's exception handler with its traceback; the stream is closed
 -- when the handler is done, whatever way it ends.
 local function serve_conn(self, stream)
-  if self._tls then -- the handshake first; a failed one just closes (not reported)
+  if self._tls then -- the handshake first; a failed one closes the connection,
+    -- reported in debug mode only (asyncio logs it at debug level)
     local ok, err = pcall(handshake, stream, self._tls, nil, self._tls_timeout)
     if not ok then
       self._conns[current_task()] = nil
       if is_cancelled(err) then error(err, 0) end
+      if aloop.get_debug() then net.report("TLS handshake with a client failed", err) end
       return
     end
   end
