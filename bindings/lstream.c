@@ -287,9 +287,11 @@ static int s_write(lua_State *L) {
   lstream *s = check_stream(L);
   size_t n;
   const char *p = luaL_checklstring(L, 2, &n);
-  if (al_stream_write(&s->st, p, n) != 0)
+  int r = al_stream_write(&s->st, p, n);
+  if (r != 0)
     return laloop_error(L, "RuntimeError",
-                        s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT)
+                        r == AL_EAGAIN ? "write during the TLS handshake"
+                        : s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT)
                             ? "write on a closed stream"
                             : "write after write_eof");
   hold(L, s, 1);

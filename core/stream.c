@@ -330,6 +330,8 @@ int al_stream_write(al_stream_t *s, const char *p, size_t n) {
   if (s->werr || n == 0)
     return 0;
   if (s->tls) { /* encrypted a record at a time, each sent as it comes */
+    if (!al_tls_handshake_done(s->tls))
+      return AL_EAGAIN;
     while (n > 0 && !s->werr) {
       size_t k = n < 16384 ? n : 16384;
       int r = al_tls_write(s->tls, p, k);
@@ -467,6 +469,7 @@ void al_stream_tls_attach(al_stream_t *s, struct al_tls *t) {
 }
 
 int al_stream_tls_handshake(al_stream_t *s) {
+  bool at_end = false;
   for (;;) {
     bool short_read;
     long r;
@@ -478,8 +481,11 @@ int al_stream_tls_handshake(al_stream_t *s) {
       return (int)r;
     if (s->werr)
       return s->werr;
+    if (at_end) /* the end was fed and OpenSSL still wants more */
+      return AL_ECONNRESET;
     r = tls_recv(s, &short_read);
     if (r < 0)
       return (int)r;
+    at_end = r == 0;
   }
 }
