@@ -41,7 +41,8 @@ static void queued_error(char *out, size_t n, const char *fallback) {
 
 /* ---- contexts ------------------------------------------------------------ */
 
-/* Server: take the first of the client's protocols that it also offers. */
+/* Server: take the first of its protocols that the client also offers;
+ * none in common: go on without ALPN (as Python's ssl does). */
 static int select_alpn(SSL *ssl, const unsigned char **out,
                        unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg) {
@@ -50,7 +51,7 @@ static int select_alpn(SSL *ssl, const unsigned char **out,
   (void)ssl;
   if (SSL_select_next_proto(&o, outlen, c->alpn, (unsigned)c->alpn_len, in,
                             inlen) != OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return SSL_TLSEXT_ERR_NOACK;
   *out = o;
   return SSL_TLSEXT_ERR_OK;
 }

@@ -238,6 +238,11 @@ describe("TLS server", function()
     assert.equal("http/1.1", s:get_extra_info("alpn"))
     assert.equal("http/1.1", chosen)
     assert.equal("http/1.1", s:get_extra_info("ssl_object").alpn)
+    -- nothing in common: no protocol chosen, the connection goes on
+    local n <close> = aloop.open_connection("127.0.0.1", srv:port(), { tls = { cafile = C.ca, alpn = { "x" } } })
+    assert.equal("x", n:read(1))
+    assert.is_nil(n:get_extra_info("alpn"))
+    assert.is_nil(chosen)
   end))
 
   it("moves 10 MB each way byte for byte (aloop server, aloop client)", N.async(function()
