@@ -274,6 +274,17 @@ describe("TLS ends", function()
     assert.is_true(s:at_eof())
   end))
 
+  it("write_eof sends close_notify and the peer can still answer (half-close)", N.async(function()
+    local srv <close> = aloop.start_server(function(s)
+      local got = s:read()
+      s:write("reply to " .. got)
+    end, "127.0.0.1", 0, { tls = server_tls() })
+    local s <close> = aloop.open_connection("127.0.0.1", srv:port(), { tls = { cafile = C.ca } })
+    s:write("question")
+    s:write_eof()
+    assert.equal("reply to question", s:read())
+  end))
+
   it("a peer that closes without close_notify gives an incomplete read", N.async(function()
     -- a plain relay in front of a TLS server: it cuts the client's side
     -- (a TCP FIN, no close_notify) when told to
