@@ -23,8 +23,8 @@ typedef struct al_tls_opts {
   bool server;        /* the server side (cert and key required) */
   bool verify;        /* client: verify the server (chain and name) */
   bool verify_client; /* server: require and verify a client certificate */
-  const char *cafile, *capath; /* trust these; a client without either
-                                  trusts the system store */
+  const char *cafile, *capath; /* trust these; without either, a side
+                                  that verifies trusts the system store */
   const char *cert, *key;      /* own certificate chain and key (PEM) */
   const unsigned char *alpn;   /* wire format (length-prefixed names) */
   size_t alpn_len;

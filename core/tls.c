@@ -81,7 +81,7 @@ al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err, size_t errlen) {
       what = o->cafile ? o->cafile : o->capath;
       goto fail;
     }
-  } else if (!o->server && o->verify &&
+  } else if ((o->server ? o->verify_client : o->verify) &&
              SSL_CTX_set_default_verify_paths(ctx) != 1) {
     what = "the system's trusted certificates";
     goto fail;
@@ -104,6 +104,13 @@ al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err, size_t errlen) {
     snprintf(err, errlen, "a TLS server needs a certificate and a key");
     al_tls_ctx_free(c);
     return NULL;
+  }
+  if (o->server && o->verify_client && o->cafile) {
+    /* tell clients which CAs are trusted, to pick their certificate */
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->cafile);
+    if (names)
+      SSL_CTX_set_client_CA_list(ctx, names);
+    ERR_clear_error();
   }
   if (o->server)
     SSL_CTX_set_verify(ctx,
