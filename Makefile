@@ -42,11 +42,16 @@ CORE_SRC += core/pool.c
 BIND_SRC += bindings/lthread.c bindings/lcopy.c
 LUA_PARTS += bindings/lua/aloop/threads.lua
 EV_LIBS  += -pthread # every program and library links the pool
+# TLS on the streams (core/al_tls.h): OpenSSL through memory BIOs
+CORE_SRC += core/tls.c
+BIND_SRC += bindings/ltls.c
+CARES_LIBS += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 HDRS     += core/al_dns.h
 HDRS     += core/al_io.h bindings/lstream.h
 HDRS     += core/al_pool.h bindings/lcopy.h
+HDRS     += core/al_tls.h
 
 # The last line is for the I/O layer to come (c-ares, OpenSSL, libcurl) and
 # what its specs and benchmarks will run against.

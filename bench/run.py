@@ -75,6 +75,13 @@ BENCHMARKS = [
         ],
     },
     {
+        "name": "tls", "lua": "tls.lua", "py": "tls.py", "needs_aloop": True,
+        "rows": [
+            ("TLS echo 50 clients x 1000 round trips 64 B", "seconds", "s", "ratio", 1),
+            ("TLS bulk 64 MiB through one connection", "bulk_seconds", "s", "ratio", 1),
+        ],
+    },
+    {
         "name": "floor", "lua": "floor.lua", "py": "floor.py", "needs_aloop": False,
         "rows": [("ping-pong floor, bare coroutines (reference)", "seconds", "s", "info", None)],
     },

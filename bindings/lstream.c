@@ -36,7 +36,7 @@ static void hold(lua_State *L, lstream *s, int idx) {
 }
 
 lstream *laloop_stream_new(lua_State *L, lstate *S, int fd, size_t limit) {
-  lstream *s = lua_newuserdatauv(L, sizeof *s, 0);
+  lstream *s = lua_newuserdatauv(L, sizeof *s, 1); /* 1: its TLS context */
   memset(s, 0, sizeof *s);
   s->ref = LUA_NOREF;
   s->S = S;
@@ -214,7 +214,7 @@ static int read_k(lua_State *L, int status, lua_KContext op) {
     if (r >= 0)
       continue;
     if (r != AL_EAGAIN)
-      return laloop_oserror(L, (int)r, NULL);
+      return laloop_stream_raise(L, s, r, op == OP_EXACTLY ? lua_tointeger(L, 2) : -1);
     lt = laloop_current(L, op_names[op]);
     s->reader = lt;
     al_io_wait(&s->st.io, &lt->t, EV_READ);
@@ -287,9 +287,11 @@ static int s_write(lua_State *L) {
   lstream *s = check_stream(L);
   size_t n;
   const char *p = luaL_checklstring(L, 2, &n);
-  if (al_stream_write(&s->st, p, n) != 0)
+  int r = al_stream_write(&s->st, p, n);
+  if (r != 0)
     return laloop_error(L, "RuntimeError",
-                        s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT)
+                        r == AL_EAGAIN ? "write during the TLS handshake"
+                        : s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT)
                             ? "write on a closed stream"
                             : "write after write_eof");
   hold(L, s, 1);
@@ -302,7 +304,7 @@ static int drain_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   laloop_woken(L, status, ctx, drain_k, NULL, NULL); /* cancelled: the bytes stay queued */
   if (s->st.werr)
-    return laloop_oserror(L, s->st.werr, NULL);
+    return laloop_stream_raise(L, s, s->st.werr, -1);
   if (!al_stream_must_drain(&s->st))
     return 0;
   lt = laloop_current(L, "Stream:drain");
@@ -385,7 +387,8 @@ static int s_peername(lua_State *L) {
 }
 
 /* get_extra_info(name [, default]): "peername", "sockname" ({host, port}),
- * "socket" (the descriptor), as asyncio's transports. */
+ * "socket" (the descriptor), as asyncio's transports; the TLS names in
+ * ltls.c. */
 static int s_extra_info(lua_State *L) {
   lstream *s = check_stream(L);
   static const char *const names[] = {"peername", "sockname", "socket", NULL};
@@ -407,6 +410,8 @@ static int s_extra_info(lua_State *L) {
       return 1;
     }
   }
+  if (laloop_tls_extra(L, s, name))
+    return 1;
   lua_settop(L, 3);
   return 1;
 }
@@ -481,7 +486,6 @@ void laloop_open_streams(lua_State *L, int mod, int up) {
                                  {NULL, NULL}};
   int idx;
   laloop_new_class(L, up, LALOOP_STREAM_MT, methods, metas);
-  (void)mod;
   lua_newtable(L); /* aloop._net: the private side, for aloop/streams.lua */
   idx = lua_gettop(L);
   lua_pushvalue(L, up);
@@ -491,5 +495,6 @@ void laloop_open_streams(lua_State *L, int mod, int up) {
   lua_setfield(L, idx, "Stream");
   lua_pop(L, 1);
   laloop_open_servers(L, idx, up);
+  laloop_open_tls(L, mod, idx, up);
   lua_setfield(L, mod, "_net");
 }

@@ -30,5 +30,13 @@ int laloop_push_addr(lua_State *L, const al_addr_t *a);
  * and the Stream and Listener classes. */
 void laloop_open_streams(lua_State *L, int mod, int up);
 void laloop_open_servers(lua_State *L, int net, int up);
+/* ltls.c: raise the error of a read or drain (a TLS failure, a truncation
+ * as an IncompleteReadError with `expected` when >= 0, else the OS's); the
+ * TLS names of get_extra_info (pushes one value and returns 1, or 0); the
+ * TLS functions (aloop.is_tls_error, _net.tls_context, Stream:_start_tls). */
+int laloop_stream_raise(lua_State *L, lstream *s, long err,
+                        lua_Integer expected);
+int laloop_tls_extra(lua_State *L, lstream *s, const char *name);
+void laloop_open_tls(lua_State *L, int mod, int net, int up);
 
 #endif

@@ -102,6 +102,7 @@ struct al_stream {
   /* public: posted when the write side goes idle or the stream closes (its
    * owner may let go of it then); may be NULL. */
   al_handle_t *notify;
+  struct al_tls *tls;      /* read-only: the TLS filter, if any (al_tls.h) */
 };
 
 void al_stream_init(al_stream_t *s, al_loop_t *loop, int fd);
@@ -115,8 +116,9 @@ void al_stream_init(al_stream_t *s, al_loop_t *loop, int fd);
  * always asks. */
 long al_stream_fill(al_stream_t *s, size_t want);
 /* Queue bytes: sent at once as far as the socket takes them, the rest by
- * the write watcher. Returns AL_EPIPE after write_eof or close; after a
- * connection error the bytes are dropped (werr tells, drain raises). */
+ * the write watcher. Returns AL_EPIPE after write_eof or close, AL_EAGAIN
+ * while a TLS handshake is in progress; after a connection error the bytes
+ * are dropped (werr tells, drain raises). */
 int al_stream_write(al_stream_t *s, const char *p, size_t n);
 /* Whether a drain must wait: the buffer is above the high-water mark. */
 bool al_stream_must_drain(const al_stream_t *s);
@@ -141,6 +143,13 @@ void al_stream_wait_closed(al_stream_t *s, al_task_t *t);
 /* Close now and free the buffers; for __gc. When the loop is gone already
  * (`loop_alive` false) no watcher is touched. */
 void al_stream_destroy(al_stream_t *s, bool loop_alive);
+/* Put a TLS filter (al_tls.h, owned by the stream from now on) between the
+ * socket and the buffers: bytes already read ahead are fed to it as
+ * ciphertext; plaintext still queued to send goes first, in the clear. */
+void al_stream_tls_attach(al_stream_t *s, struct al_tls *t);
+/* Advance the handshake: 0 done, AL_EAGAIN (wait with al_io_wait(..,
+ * EV_READ)), AL_ETLS (al_tls_errmsg), or the connection's error. */
+int al_stream_tls_handshake(al_stream_t *s);
 
 /* ---- sock.c: sockets ------------------------------------------------------ */
 

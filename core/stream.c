@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "al_io.h"
+#include "al_tls.h"
 
 #define AL_READ_CHUNK 16384      /* a read receives at least this much room */
 #define AL_READ_MAX (1024 * 1024) /* and at most this much per call */
@@ -140,6 +141,48 @@ static long stream_output(al_stream_t *s, const char *p, size_t n) {
   }
 }
 
+/* Bytes to the socket: sent at once when nothing is queued, else queued
+ * for the write watcher. Dropped after a write error. */
+static void out_raw(al_stream_t *s, const char *p, size_t n) {
+  if (s->werr || n == 0)
+    return;
+  if (s->wbuf.len == 0) {
+    long r = stream_output(s, p, n);
+    if (r < 0) {
+      write_failed(s, (int)r);
+      return;
+    }
+    p += r;
+    n -= (size_t)r;
+    if (n == 0)
+      return;
+  }
+  al_buf_append(&s->wbuf, p, n);
+  al_io_want(&s->io, EV_WRITE, true);
+}
+
+/* The TLS filter's ciphertext to the socket (through the write buffer when
+ * bytes are queued there already: no copy more). */
+static void tls_out(al_stream_t *s) {
+  size_t n;
+  while ((n = al_tls_pending(s->tls)) > 0) {
+    if (s->werr) { /* the connection is lost: nothing goes anywhere */
+      char sink[4096];
+      while (al_tls_take(s->tls, sink, sizeof sink) > 0)
+        ;
+      return;
+    }
+    if (s->wbuf.len > 0) {
+      char *p = al_buf_reserve(&s->wbuf, n);
+      s->wbuf.len += al_tls_take(s->tls, p, n);
+    } else {
+      char tmp[32768];
+      size_t got = al_tls_take(s->tls, tmp, sizeof tmp);
+      out_raw(s, tmp, got);
+    }
+  }
+}
+
 /* The write buffer is empty: do what waited for it. */
 static void flushed(al_stream_t *s) {
   al_io_want(&s->io, EV_WRITE, false);
@@ -203,6 +246,64 @@ static long stream_input(al_stream_t *s, size_t want) {
   }
 }
 
+/* Ciphertext from the socket into the TLS filter: > 0 fed, 0 the end
+ * (fed as such), AL_EAGAIN nothing there, or the error. *short_read says
+ * the socket was emptied. */
+static long tls_recv(al_stream_t *s, bool *short_read) {
+  char buf[65536];
+  for (;;) {
+    ssize_t r = recv(s->io.fd, buf, sizeof buf, 0);
+    if (r >= 0) {
+      al_tls_feed(s->tls, buf, (size_t)r);
+      *short_read = (size_t)r < sizeof buf;
+      return (long)r;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return AL_EAGAIN;
+    return -errno;
+  }
+}
+
+/* The input seam with TLS: decrypt what the filter holds into the read
+ * buffer, receiving ciphertext only when it holds no whole record. The
+ * filter is emptied before this says AL_EAGAIN, so a wait on the socket
+ * never hangs with plaintext inside it; what decrypting wants to send (a
+ * key update, an alert) goes out at once. */
+static long tls_input(al_stream_t *s, size_t want) {
+  size_t room = want < AL_READ_CHUNK ? AL_READ_CHUNK
+                : want > AL_READ_MAX ? AL_READ_MAX
+                                     : want;
+  long total = 0;
+  bool short_read = false, at_end = false;
+  for (;;) {
+    char *p = al_buf_reserve(&s->rbuf, room);
+    long r = al_tls_read(s->tls, p, room);
+    if (al_tls_pending(s->tls) > 0)
+      tls_out(s);
+    if (r > 0) {
+      s->rbuf.len += (size_t)r;
+      total += r;
+      if (total >= AL_READ_MAX)
+        return total;
+      continue;
+    }
+    if (r != AL_EAGAIN || at_end) /* the end, or an error: said next time */
+      return total > 0 ? total : r == AL_EAGAIN ? AL_ETLS_EOF : r;
+    if (total > 0) {
+      if (short_read)
+        s->flags |= AL_S_DRAINED;
+      return total;
+    }
+    r = tls_recv(s, &short_read);
+    if (r == 0)
+      at_end = true;
+    else if (r < 0)
+      return r;
+  }
+}
+
 long al_stream_fill(al_stream_t *s, size_t want) {
   long r;
   if (s->rerr)
@@ -214,7 +315,7 @@ long al_stream_fill(al_stream_t *s, size_t want) {
     return AL_EAGAIN;
   }
   s->flags &= ~(unsigned)AL_S_DRAINED;
-  r = stream_input(s, want);
+  r = s->tls ? tls_input(s, want) : stream_input(s, want);
   if (r == 0)
     s->flags |= AL_S_EOF;
   else if (r < 0 && r != AL_EAGAIN)
@@ -228,6 +329,22 @@ int al_stream_write(al_stream_t *s, const char *p, size_t n) {
     return AL_EPIPE;
   if (s->werr || n == 0)
     return 0;
+  if (s->tls) { /* encrypted a record at a time, each sent as it comes */
+    if (!al_tls_handshake_done(s->tls))
+      return AL_EAGAIN;
+    while (n > 0 && !s->werr) {
+      size_t k = n < 16384 ? n : 16384;
+      int r = al_tls_write(s->tls, p, k);
+      tls_out(s);
+      if (r < 0) {
+        write_failed(s, r);
+        break;
+      }
+      p += k;
+      n -= k;
+    }
+    return 0;
+  }
   if (s->wbuf.len == 0) { /* nothing queued: straight to the socket */
     long r = stream_output(s, p, n);
     if (r < 0) {
@@ -283,6 +400,8 @@ int al_stream_write_eof(al_stream_t *s) {
     return AL_EPIPE;
   if (s->flags & (AL_S_SHUT_WANT | AL_S_SHUT_DONE))
     return 0;
+  if (s->tls && !s->werr && al_tls_shutdown(s->tls)) /* close_notify first */
+    tls_out(s);
   s->flags |= AL_S_SHUT_WANT;
   if (s->wbuf.len == 0 && !s->werr) {
     s->flags |= AL_S_SHUT_DONE;
@@ -296,6 +415,11 @@ void al_stream_close(al_stream_t *s) {
   if (s->flags & (AL_S_CLOSED | AL_S_CLOSE_WANT))
     return;
   s->flags |= AL_S_EOF;
+  if (s->tls && !s->werr && !(s->flags & (AL_S_SHUT_WANT | AL_S_SHUT_DONE)) &&
+      al_tls_shutdown(s->tls)) /* close_notify, then the flush and close */
+    tls_out(s);
+  if (s->flags & AL_S_CLOSED) /* the close_notify could not be sent */
+    return;
   if (s->wbuf.len > 0 && !s->werr) {
     /* keep flushing; readers are done (they see the end of stream) */
     s->flags |= AL_S_CLOSE_WANT;
@@ -329,4 +453,39 @@ void al_stream_destroy(al_stream_t *s, bool loop_alive) {
   }
   al_buf_free(&s->rbuf);
   al_buf_free(&s->wbuf);
+  al_tls_free(s->tls);
+  s->tls = NULL;
+}
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+void al_stream_tls_attach(al_stream_t *s, struct al_tls *t) {
+  s->tls = t;
+  s->flags &= ~(unsigned)AL_S_DRAINED;
+  if (s->rbuf.len > 0) { /* bytes read ahead of the switch are ciphertext */
+    al_tls_feed(t, al_buf_head(&s->rbuf), s->rbuf.len);
+    al_buf_consume(&s->rbuf, s->rbuf.len);
+  }
+}
+
+int al_stream_tls_handshake(al_stream_t *s) {
+  bool at_end = false;
+  for (;;) {
+    bool short_read;
+    long r;
+    if (s->flags & AL_S_CLOSED)
+      return AL_WAKE_CLOSED;
+    r = al_tls_handshake(s->tls);
+    tls_out(s);
+    if (r != AL_EAGAIN)
+      return (int)r;
+    if (s->werr)
+      return s->werr;
+    if (at_end) /* the end was fed and OpenSSL still wants more */
+      return AL_ECONNRESET;
+    r = tls_recv(s, &short_read);
+    if (r < 0)
+      return (int)r;
+    at_end = r == 0;
+  }
 }

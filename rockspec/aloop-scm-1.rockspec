@@ -56,7 +56,7 @@ build = {
     XCFLAGS = "$(CFLAGS) -I$(LIBEV_INCDIR)",
     EV_LIBS = "-L$(LIBEV_LIBDIR) -lev",
     CARES_CFLAGS = "-I$(LIBCARES_INCDIR)",
-    CARES_LIBS = "-L$(LIBCARES_LIBDIR) -lcares",
+    CARES_LIBS = "-L$(LIBCARES_LIBDIR) -lcares -lssl -lcrypto", -- with OpenSSL (TLS)
   },
   -- The files are few: the rockspec installs them itself, not `make install`
   -- (which also installs the header, the C libraries and the man page).

@@ -187,7 +187,7 @@ describe("start_server", function()
       H.raises(aloop.start_server, print, "127.0.0.1", 0, { backlog = "x" }))
     assert.matches("bad argument #2 to 'start_unix_server' %(string expected, got nil%)",
       H.raises(aloop.start_unix_server, print))
-    assert.matches("TLS not available yet",
+    assert.matches("bad argument #4 to 'start_server' %(a TLS server needs tls.cert",
       tostring(H.raises(aloop.start_server, print, "127.0.0.1", 0, { tls = {} })))
   end))
 end)

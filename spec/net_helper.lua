@@ -86,4 +86,37 @@ function N.bytes(n, seed)
   return table.concat(parts)
 end
 
+-- TLS material made with the openssl command in dir: a CA (ca.pem), a
+-- server certificate for localhost, 127.0.0.1 and ::1 signed by it
+-- (server.pem, server.key), a client certificate (client.pem, client.key),
+-- and a second CA that signed nothing here (other.pem). Returns the paths.
+function N.certs(dir)
+  local function run(cmd)
+    local ok = os.execute("cd " .. H.quote(dir) .. " && (" .. cmd .. ") >/dev/null 2>&1")
+    assert(ok, "openssl failed: " .. cmd)
+  end
+  local key = "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+  local function ca(name)
+    run(key .. "-x509 -days 2 -subj /CN=" .. name .. " -keyout " .. name .. ".key -out " .. name .. ".pem")
+  end
+  local function leaf(name, cn, ext)
+    run(key .. "-subj /CN=" .. cn .. " -keyout " .. name .. ".key -out " .. name .. ".csr")
+    local f = assert(io.open(dir .. "/" .. name .. ".ext", "w"))
+    f:write(ext, "\n")
+    f:close()
+    run("openssl x509 -req -days 2 -in " .. name .. ".csr -CA ca.pem -CAkey ca.key -CAcreateserial" ..
+      " -extfile " .. name .. ".ext -out " .. name .. ".pem")
+  end
+  ca("ca")
+  ca("other")
+  leaf("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1")
+  leaf("client", "aloop-client", "extendedKeyUsage=clientAuth")
+  local p = {}
+  for _, n in ipairs({ "ca", "other", "server", "client" }) do
+    p[n] = dir .. "/" .. n .. ".pem"
+    p[n .. "_key"] = dir .. "/" .. n .. ".key"
+  end
+  return p
+end
+
 return N

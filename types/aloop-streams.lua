@@ -18,8 +18,45 @@ local aloop = {}
 ---@field nodelay? boolean
 ---Seconds before the next address is tried (0.25); false: one after another.
 ---@field happy_eyeballs_delay? number|false
----Not available yet (raises).
----@field tls? any
+---TLS: true (verify against the system store) or client options.
+---@field tls? boolean|aloop.TLSClientOptions
+---The name to verify and send as SNI (default: host; "": no name check).
+---@field server_hostname? string
+---Seconds the TLS handshake may take (60).
+---@field ssl_handshake_timeout? number
+
+---@class aloop.TLSClientOptions
+---Trust these (PEM file / hashed directory) instead of the system store.
+---@field cafile? string
+---@field capath? string
+---false: no verification at all (explicit opt-out).
+---@field verify? boolean
+---@field server_hostname? string
+---A client certificate and its key (PEM).
+---@field cert? string
+---@field key? string
+---Protocols offered, e.g. {"h2", "http/1.1"}.
+---@field alpn? string[]
+
+---@class aloop.TLSServerOptions
+---The certificate (chain) and key, PEM.
+---@field cert string
+---@field key? string
+---Trusted for client certificates.
+---@field cafile? string
+---@field capath? string
+---Require and verify a client certificate.
+---@field verify_client? boolean
+---Protocols accepted, in order of preference.
+---@field alpn? string[]
+
+---@class aloop.StartTLSOptions: aloop.TLSClientOptions
+---The server side of the handshake (needs cert and key).
+---@field server_side? boolean
+---Server side: require and verify a client certificate.
+---@field verify_client? boolean
+---Seconds the handshake may take (60).
+---@field ssl_handshake_timeout? number
 
 ---@class aloop.ServerOptions
 ---The listen queue (100).
@@ -32,8 +69,10 @@ local aloop = {}
 ---@field limit? integer
 ---false: accept only after `start_serving()` or `serve_forever()`.
 ---@field start_serving? boolean
----Not available yet (raises).
----@field tls? any
+---TLS: each connection does its handshake before the handler runs.
+---@field tls? aloop.TLSServerOptions
+---Seconds a client may take to do the handshake (60).
+---@field ssl_handshake_timeout? number
 
 ---A connection: asyncio's StreamReader and StreamWriter in one object.
 ---@class aloop.Stream
@@ -108,6 +147,13 @@ function Stream:is_closing() end
 ---@async
 function Stream:wait_closed() end
 
+---Upgrade this open plain stream to TLS (STARTTLS) and return it; a failed
+---handshake closes it and raises a TLSError.
+---@async
+---@param opts? aloop.StartTLSOptions
+---@return aloop.Stream
+function Stream:start_tls(opts) end
+
 ---@return string host
 ---@return integer? port
 function Stream:sockname() end
@@ -181,6 +227,12 @@ function aloop.start_unix_server(handler, path, opts) end
 ---@param err any
 ---@return boolean
 function aloop.is_connection_error(err) end
+
+---A TLS handshake or protocol failure (`message` has OpenSSL's reason;
+---`verify_code`, `verify_message` when verification failed).
+---@param err any
+---@return boolean
+function aloop.is_tls_error(err) end
 
 ---@param err any
 ---@return boolean

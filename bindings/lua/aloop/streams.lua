@@ -2,7 +2,8 @@
 -- (bindings/lstream.c, lserver.c): open_connection with the one place names
 -- become addresses (resolve) and happy eyeballs (RFC 8305), start_server
 -- with a task accepting on each listening socket and a task per connection,
--- and Stream:lines. Loaded once with the module table and the private
+-- Stream:lines, and TLS (opts.tls, Stream:start_tls) on the C filter of
+-- bindings/ltls.c. Loaded once with the module table and the private
 -- helpers P.
 local aloop, P = ...
 
@@ -83,9 +84,6 @@ local function check_int(v, argn, fname, what, min, max, level)
 end
 
 local function check_common(opts, argn, fname)
-  if opts.tls ~= nil and opts.tls ~= false then
-    raise("TLSError", "TLS not available yet")
-  end
   local limit = DEFAULT_LIMIT
   if opts.limit ~= nil then limit = check_int(opts.limit, argn, fname, "limit", 1, nil, 3) end
   return limit
@@ -96,6 +94,108 @@ local function check_port(port, argn, fname)
   if mtype(port) ~= "integer" then P.typeerror(port, argn, fname, "port number", 2) end
   if port < 0 or port > 65535 then P.argerror(argn, fname, "port out of range", 2) end
   return port
+end
+
+------------------------------------------------------------------------------
+-- TLS: contexts, one per distinct set of options, kept while a stream or a
+-- server uses them (weak values; freed with the loop at the latest).
+
+local tls_contexts = setmetatable({}, { __mode = "v" })
+local HANDSHAKE_TIMEOUT = 60 -- seconds, as asyncio's ssl_handshake_timeout
+
+-- tls: true or { cafile, capath, verify, cert, key, alpn, verify_client,
+-- server_hostname }; level: how far the public function is from here.
+local function tls_context(tls, server, argn, fname, level)
+  if tls == true then tls = {} end
+  if type(tls) ~= "table" then
+    P.typeerror(tls, argn, fname, "tls as true or a table", level)
+  end
+  local spec = { server = server, verify = tls.verify ~= false, verify_client = tls.verify_client == true }
+  for _, k in ipairs({ "cafile", "capath", "cert", "key" }) do
+    local v = tls[k]
+    if v ~= nil and type(v) ~= "string" then
+      P.argerror(argn, fname, "tls." .. k .. " must be a string", level)
+    end
+    spec[k] = v
+  end
+  if tls.alpn ~= nil then
+    if type(tls.alpn) ~= "table" then P.argerror(argn, fname, "tls.alpn must be a list of names", level) end
+    spec.alpn = {}
+    for i, name in ipairs(tls.alpn) do
+      if type(name) ~= "string" or #name == 0 or #name > 255 then
+        P.argerror(argn, fname, "tls.alpn must be a list of names", level)
+      end
+      spec.alpn[i] = name
+    end
+  end
+  if server and not spec.cert then P.argerror(argn, fname, "a TLS server needs tls.cert (and tls.key)", level) end
+  local key = table.concat({ tostring(server), tostring(spec.verify), tostring(spec.verify_client),
+    spec.cafile or "", spec.capath or "", spec.cert or "", spec.key or "",
+    spec.alpn and table.concat(spec.alpn, "\0") or "" }, "\1")
+  local ctx = tls_contexts[key]
+  if not ctx then
+    ctx = net.tls_context(spec)
+    tls_contexts[key] = ctx
+  end
+  return ctx, tls
+end
+
+local function handshake_timeout(v, argn, fname)
+  if v == nil then return HANDSHAKE_TIMEOUT end
+  P.check_delay(v, argn, fname)
+  return v
+end
+
+-- The handshake on a connected stream, bounded in time; the stream is
+-- closed when it fails, times out or is cancelled.
+local function handshake(s, ctx, hostname, timeout)
+  local ok, err = pcall(aloop.wait_for, function() return s:_start_tls(ctx, hostname) end, timeout)
+  if not ok then
+    s:abort()
+    error(err, 0)
+  end
+  return s
+end
+
+-- The client's TLS options of open_connection / open_unix_connection: the
+-- context and the name to verify (nil: none).
+local function client_tls(opts, host, argn, fname)
+  local tls = opts.tls
+  if tls == nil or tls == false then
+    if opts.server_hostname ~= nil then
+      P.argerror(argn, fname, "server_hostname is only meaningful with tls", 3)
+    end
+    return nil
+  end
+  local ctx, t = tls_context(tls, false, argn, fname, 4)
+  local name = opts.server_hostname
+  if name == nil then name = t.server_hostname end
+  if name == nil then name = host end
+  if name ~= nil and type(name) ~= "string" then P.typeerror(name, argn, fname, "server_hostname as a string", 3) end
+  if name == nil and t.verify ~= false then
+    P.argerror(argn, fname, "server_hostname is required to verify a TLS connection without a host name", 3)
+  end
+  if name == "" then name = nil end -- asyncio: "" turns the name check off
+  return ctx, name, handshake_timeout(opts.ssl_handshake_timeout, argn, fname)
+end
+
+-- stream:start_tls(opts): upgrade an open stream to TLS (STARTTLS), as the
+-- client (server_hostname, and the options of opts.tls) or the server
+-- (server_side = true, cert, key); returns the stream, now encrypted.
+function Stream.start_tls(self, opts)
+  local fname = "start_tls"
+  opts = check_opts(opts, 1, fname)
+  local server = opts.server_side == true
+  local ctx, name, timeout
+  if server then
+    ctx = tls_context(opts, true, 1, fname, 3)
+    timeout = handshake_timeout(opts.ssl_handshake_timeout, 1, fname)
+  else
+    ctx, name, timeout = client_tls({ tls = opts, server_hostname = opts.server_hostname,
+      ssl_handshake_timeout = opts.ssl_handshake_timeout }, nil, 1, fname)
+  end
+  P.need_task(fname)
+  return handshake(self, ctx, name, timeout)
 end
 
 ------------------------------------------------------------------------------
@@ -145,8 +245,19 @@ local function happy_eyeballs(addrs, o, delay)
     error(err, 0)
   end
   if winner then return winner end
+  local errs = {}
   for i = 1, n do
-    if errors[i] then error(errors[i], 0) end
+    if errors[i] then errs[#errs + 1] = errors[i] end
+  end
+  if #errs == 1 then error(errs[1], 0) end
+  if #errs > 1 then -- one error naming each address (asyncio's "Multiple exceptions")
+    local parts = {}
+    for i, e in ipairs(errs) do parts[i] = tostring(e) end
+    local first = errs[1]
+    local e = mtype(type(first) == "table" and first.errno) == "integer" and aloop._oserror(first.errno)
+      or aloop.error("OSError")
+    e.message, e.what, e.errors = "Multiple exceptions: " .. table.concat(parts, "; "), nil, errs
+    error(e, 0)
   end
   raise("OSError", "no address could be connected to")
 end
@@ -181,8 +292,11 @@ function aloop.open_connection(host, port, opts)
     o.local_host, o.local_port = found[1].host, check_port(lp, 3, fname)
     family = family or found[1].family
   end
+  local ctx, name, timeout = client_tls(opts, host, 3, fname)
   local addrs = resolve(host, port, { family = family })
-  return happy_eyeballs(addrs, o, delay)
+  local s = happy_eyeballs(addrs, o, delay)
+  if ctx then return handshake(s, ctx, name, timeout) end
+  return s
 end
 
 function aloop.open_unix_connection(path, opts)
@@ -190,8 +304,11 @@ function aloop.open_unix_connection(path, opts)
   if type(path) ~= "string" then P.typeerror(path, 1, fname, "string") end
   opts = check_opts(opts, 2, fname)
   local limit = check_common(opts, 2, fname)
+  local ctx, name, timeout = client_tls(opts, nil, 2, fname)
   P.need_task(fname)
-  return net.connect(path, nil, nil, nil, false, limit)
+  local s = net.connect(path, nil, nil, nil, false, limit)
+  if ctx then return handshake(s, ctx, name, timeout) end
+  return s
 end
 
 ------------------------------------------------------------------------------
@@ -222,6 +339,16 @@ Server.__index = Server
 -- the loop's exception handler with its traceback; the stream is closed
 -- when the handler is done, whatever way it ends.
 local function serve_conn(self, stream)
+  if self._tls then -- the handshake first; a failed one closes the connection,
+    -- reported in debug mode only (asyncio logs it at debug level)
+    local ok, err = pcall(handshake, stream, self._tls, nil, self._tls_timeout)
+    if not ok then
+      self._conns[current_task()] = nil
+      if is_cancelled(err) then error(err, 0) end
+      if aloop.get_debug() then net.report("TLS handshake with a client failed", err) end
+      return
+    end
+  end
   local tb
   local ok, err = xpcall(self._handler, function(e)
     if not is_cancelled(e) then tb = traceback(tostring(e), 2) end
@@ -321,10 +448,20 @@ function Server:__tostring()
     self._closed and " closed" or "")
 end
 
+-- The server's TLS options (opts.tls), checked before it listens.
+local function server_tls(opts, argn, fname)
+  if opts.tls == nil or opts.tls == false then return opts end
+  local o = setmetatable({}, { __index = opts })
+  o._tls_ctx = tls_context(opts.tls, true, argn, fname, 4)
+  o._tls_timeout = handshake_timeout(opts.ssl_handshake_timeout, argn, fname)
+  return o
+end
+
 local function new_server(handler, listeners, opts)
   local self = setmetatable({
     _handler = handler, _listeners = listeners, _acceptors = {}, _conns = {},
     _serving = false, _closed = false, _closed_future = aloop.Future(),
+    _tls = opts._tls_ctx, _tls_timeout = opts._tls_timeout,
   }, Server)
   if opts.start_serving ~= false then self:start_serving() end
   return self
@@ -367,6 +504,7 @@ function aloop.start_server(handler, host, port, opts)
   port = port == nil and 0 or check_port(port, 3, fname)
   opts = check_opts(opts, 4, fname)
   local limit = check_common(opts, 4, fname)
+  opts = server_tls(opts, 4, fname)
   local family = opts.family
   if family ~= nil then
     family = families[family]
@@ -389,6 +527,7 @@ function aloop.start_unix_server(handler, path, opts)
   if type(path) ~= "string" then P.typeerror(path, 2, fname, "string") end
   opts = check_opts(opts, 3, fname)
   local limit = check_common(opts, 3, fname)
+  opts = server_tls(opts, 3, fname)
   local backlog = opts.backlog ~= nil and check_int(opts.backlog, 3, fname, "backlog", 0, nil, 2) or 100
   return new_server(handler, { net.listen_unix(path, backlog, limit) }, opts)
 end
