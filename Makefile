@@ -37,6 +37,14 @@ LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 CORE_SRC += core/io.c core/stream.c core/sock.c
 BIND_SRC += bindings/lstream.c bindings/lserver.c
 LUA_PARTS += bindings/lua/aloop/streams.lua
+# the HTTP client: libcurl's multi-socket API on the loop (core/al_http.h);
+# every link line that takes c-ares takes libcurl too
+CORE_SRC += core/http.c
+BIND_SRC += bindings/lhttp.c
+LUA_PARTS += bindings/lua/aloop/http.lua
+HDRS += core/al_http.h
+CARES_CFLAGS += $(shell pkg-config --cflags libcurl 2>/dev/null)
+CARES_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 HDRS     += core/al_dns.h
@@ -47,6 +55,7 @@ HDRS     += core/al_io.h bindings/lstream.h
 DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
         luarocks man-db coreutils cppcheck clang-format lua-check clang-tidy \
         libc-ares-dev libssl-dev libcurl4-openssl-dev openssl nginx-light lua-cjson wrk tmux python3-aiohttp
+DEPS += curl libnginx-mod-http-echo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all test test-fast bench asan asan-build tsan valgrind clang clean deps demo \

@@ -239,6 +239,7 @@ static int loop_gc(lua_State *L) {
   laloop_stop_sigint(S);
   laloop_close_signals(S);
   laloop_dns_close(S);
+  laloop_http_close(S);
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
@@ -502,6 +503,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_signals(L, mod, up);
   laloop_open_dns(L, mod, up);
   laloop_open_streams(L, mod, up);
+  laloop_open_http(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);
