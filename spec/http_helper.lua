@@ -5,6 +5,7 @@
 -- `openssl`), under a temporary prefix, started in the foreground, bounded
 -- in time and stopped by its pid; its access log read back.
 local aloop = require "aloop"
+local N = dofile("spec/net_helper.lua")
 local X = {}
 
 local function sh(cmd)
@@ -96,13 +97,14 @@ function Server:make_file(name, n)
 end
 
 -- The access log: a list of {conn, conn_requests, start, finish, status,
--- protocol, request, bytes}.
-function Server:log()
+-- protocol, request, bytes}; only the requests for `path` when given
+-- (an aborted slow request is logged when nginx is done with it).
+function Server:log(path)
   local out = {}
   for line in (readfile(self.prefix .. "/access.log") or ""):gmatch("[^\n]+") do
     local conn, n, msec, rt, status, proto, req, bytes =
       line:match('^(%d+) (%d+) ([%d.]+) ([%d.]+) (%d+) (%S+) "(.-)" (%d+)$')
-    if conn then
+    if conn and (not path or req:match("^%S+ (%S+)") == path) then
       out[#out + 1] = { conn = tonumber(conn), conn_requests = tonumber(n),
         start = tonumber(msec) - tonumber(rt), finish = tonumber(msec), status = tonumber(status),
         protocol = proto, request = req, bytes = tonumber(bytes) }
