@@ -257,10 +257,17 @@ static void set_options(lua_State *L, int t, int qidx, al_http_req_t *r) {
     curl_easy_setopt(e, CURLOPT_USERAGENT, s);
   if (opt_bool(L, t, "compress", 1))
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  if (lua_getfield(L, t, "http2") != LUA_TNIL && !lua_toboolean(L, -1))
+  if (lua_getfield(L, t, "http2") != LUA_TNIL && !lua_toboolean(L, -1)) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-  else
+  } else {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Concurrent requests to an HTTPS host wait for the first connection
+     * to learn whether it multiplexes (HTTP/2) rather than each open its
+     * own. Not for plain HTTP, where it would queue them on one HTTP/1.1
+     * connection. */
+    if (strncmp(opt_string(L, t, "url"), "https:", 6) == 0)
+      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  }
   lua_pop(L, 1);
 }
 

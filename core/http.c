@@ -297,7 +297,6 @@ int al_http_req_init(al_http_req_t *r, al_http_multi_t *m, size_t limit) {
   curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(r->easy, CURLOPT_PIPEWAIT, 1L);
   if (m->share) {
     curl_easy_setopt(r->easy, CURLOPT_SHARE, m->share);
     curl_easy_setopt(r->easy, CURLOPT_COOKIEFILE, ""); /* the engine on */

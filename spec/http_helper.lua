@@ -104,7 +104,7 @@ function Server:log(path)
   for line in (readfile(self.prefix .. "/access.log") or ""):gmatch("[^\n]+") do
     local conn, n, msec, rt, status, proto, req, bytes =
       line:match('^(%d+) (%d+) ([%d.]+) ([%d.]+) (%d+) (%S+) "(.-)" (%d+)$')
-    if conn and (not path or req:match("^%S+ (%S+)") == path) then
+    if conn and (not path or req:match("^%S+ ([^%s?]+)") == path) then
       out[#out + 1] = { conn = tonumber(conn), conn_requests = tonumber(n),
         start = tonumber(msec) - tonumber(rt), finish = tonumber(msec), status = tonumber(status),
         protocol = proto, request = req, bytes = tonumber(bytes) }
@@ -120,12 +120,16 @@ function Server:clear_log()
   os.execute("sleep 0.05")
 end
 
--- The most requests whose [start, finish] overlap, among entries.
+-- The most requests whose [start, finish] overlap, among entries. nginx
+-- logs times in milliseconds, so a request that starts as another ends
+-- may seem to overlap it by a millisecond or two: 3 ms are forgiven.
 function X.max_in_flight(entries)
-  local ev = {}
+  local ev, eps = {}, 0.003
   for _, e in ipairs(entries) do
-    ev[#ev + 1] = { e.start, 1 }
-    ev[#ev + 1] = { e.finish, -1 }
+    if e.finish - e.start > 2 * eps then
+      ev[#ev + 1] = { e.start + eps, 1 }
+      ev[#ev + 1] = { e.finish - eps, -1 }
+    end
   end
   table.sort(ev, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
   local n, most = 0, 0

@@ -325,7 +325,7 @@ local function check_opts(opts, n, fname)
 end
 
 local function positive(v, name, fname)
-  if v ~= nil and (type(v) ~= "number" or not (v > 0)) then
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v <= 0) then
     error(("bad argument to '%s' (%s: a positive number expected)"):format(fname, name), 3)
   end
   return v
