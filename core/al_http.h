@@ -22,6 +22,8 @@ al_http_t *al_http_new(al_loop_t *loop);
  * woken: the loop is closing), then free. Before al_loop_close. */
 void al_http_close(al_http_t *http);
 
+#define AL_HTTP_SPARE 64
+
 typedef struct al_http_multi_opts {
   long max_total;  /* CURLMOPT_MAX_TOTAL_CONNECTIONS; 0: no limit */
   long max_host;   /* CURLMOPT_MAX_HOST_CONNECTIONS; 0: no limit */
@@ -39,6 +41,9 @@ struct al_http_multi {
   al_link_t reqs;   /* requests added and not yet closed */
   ev_timer timer;   /* CURLMOPT_TIMERFUNCTION's one timer */
   size_t nsockets;
+  CURL *spare[AL_HTTP_SPARE]; /* easy handles of finished requests, reset
+                               * and reused (an init is many allocations) */
+  unsigned nspare;
   bool open;
 };
 

@@ -214,6 +214,8 @@ void al_http_multi_close(al_http_multi_t *m, bool wake_tasks) {
    * connections) and frees the records */
   curl_multi_cleanup(m->multi);
   m->multi = NULL;
+  while (m->nspare > 0)
+    curl_easy_cleanup(m->spare[--m->nspare]);
   if (m->share)
     curl_share_cleanup(m->share);
   m->share = NULL;
@@ -285,8 +287,14 @@ int al_http_req_init(al_http_req_t *r, al_http_multi_t *m, size_t limit) {
   al_wlist_init(&r->waiters);
   r->m = m;
   r->limit = limit;
-  if (!m->open || !(r->easy = curl_easy_init()))
+  if (!m->open)
+    return AL_EINVAL;
+  if (m->nspare > 0) {
+    r->easy = m->spare[--m->nspare];
+    curl_easy_reset(r->easy);
+  } else if (!(r->easy = curl_easy_init())) {
     return AL_ENOMEM;
+  }
   al_list_append(&m->reqs, &r->link);
   curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r);
   curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
@@ -346,13 +354,18 @@ void al_http_req_feed(al_http_req_t *r, const char *p, size_t n, bool eof) {
 
 void al_http_req_close(al_http_req_t *r, bool wake_tasks) {
   if (r->easy) {
+    al_http_multi_t *m = r->m;
     if (r->added) {
       /* a connection whose transfer was cut short is never reused */
       curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
-      curl_multi_remove_handle(r->m->multi, r->easy);
+      curl_multi_remove_handle(m->multi, r->easy);
       r->added = false;
+      curl_easy_cleanup(r->easy);
+    } else if (m->open && m->nspare < AL_HTTP_SPARE) {
+      m->spare[m->nspare++] = r->easy;
+    } else {
+      curl_easy_cleanup(r->easy);
     }
-    curl_easy_cleanup(r->easy);
     r->easy = NULL;
     al_list_remove(&r->link);
     if (!r->done) {

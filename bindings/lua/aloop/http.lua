@@ -8,8 +8,8 @@
 local aloop, P = ...
 
 local C = aloop._http
-local type, error, pcall, setmetatable, tostring, tonumber, ipairs, pairs =
-  type, error, pcall, setmetatable, tostring, tonumber, ipairs, pairs
+local type, error, pcall, setmetatable, tostring, tonumber, ipairs, pairs, next, rawget, rawset =
+  type, error, pcall, setmetatable, tostring, tonumber, ipairs, pairs, next, rawget, rawset
 local concat, sort = table.concat, table.sort
 local mtype = math.type
 
@@ -222,7 +222,6 @@ end
 -- Response.
 
 local Response = {}
-Response.__index = Response
 Response.__name = "aloop.http.Response"
 
 function Response.__tostring(r)
@@ -293,20 +292,39 @@ function Response:close()
 end
 Response.__close = Response.close
 
-local function new_response(req, head, url, ver, method)
-  local blocks = parse_head(head)
-  local final = blocks[#blocks] or { status = 0, reason = "", headers = new_headers({}), url = url }
+-- The headers, reason and history are parsed from the header text on first
+-- use: a response whose body alone is read costs no header parsing.
+local LAZY = { headers = true, history = true, reason = true }
+
+local function parse_lazy(r)
+  local blocks = parse_head(r._head)
+  local final = blocks[#blocks] or { reason = "", headers = new_headers({}) }
   local history = {}
   for i = 1, #blocks - 1 do
     local b = blocks[i]
     history[i] = setmetatable({ status = b.status, reason = b.reason, http_version = b.http_version,
-      headers = b.headers, url = b.url, method = method, history = {}, ok = b.status < 400,
+      headers = b.headers, url = b.url, method = r.method, history = {}, ok = b.status < 400,
       _body = "" }, Response)
   end
+  r._head = nil
+  rawset(r, "reason", final.reason)
+  rawset(r, "headers", final.headers)
+  rawset(r, "history", history)
+end
+
+Response.__index = function(r, k)
+  local m = Response[k]
+  if m ~= nil or not LAZY[k] or not r._head then return m end
+  parse_lazy(r)
+  return rawget(r, k)
+end
+
+local function new_response(req, head, url, ver, method)
+  -- the final block's status line: after the last "\0url\r\n"
+  local status = tonumber(head:match("%z[^\r]*\r\nHTTP/%S+%s+(%d%d%d)[^%z]*$")) or 0
   return setmetatable({
-    status = final.status, reason = final.reason, http_version = ver,
-    headers = final.headers, url = url, history = history, method = method,
-    ok = final.status < 400, _req = req,
+    status = status, http_version = ver, url = url, method = method,
+    ok = status < 400, _req = req, _head = head,
   }, Response)
 end
 
@@ -387,6 +405,22 @@ local function feed(req, fn)
   req:feed(nil)
 end
 
+-- The request's header lines for curl ("Name: value", "Name;" for an empty
+-- value), and "Expect:" unless given: no 100-continue round trip.
+local function header_lines(base, extra, given)
+  local list, at = merge_headers(base, extra)
+  for _, kv in ipairs((merge_headers(given))) do
+    local lk = kv[1]:lower()
+    if at[lk] then list[at[lk]][2] = kv[2] else list[#list + 1] = kv; at[lk] = #list end
+  end
+  local lines = {}
+  for i, kv in ipairs(list) do
+    lines[i] = kv[2] == "" and (kv[1] .. ";") or (kv[1] .. ": " .. kv[2])
+  end
+  if not at.expect then lines[#lines + 1] = "Expect:" end
+  return lines
+end
+
 -- session:request(method, url [, opts]) -> Response, once its headers are in.
 function Session:request(method, url, opts)
   if type(method) ~= "string" then
@@ -419,17 +453,15 @@ function Session:request(method, url, opts)
     error(("bad argument #3 to 'request' (body: a string or a function expected, got %s)"):format(type(body)), 2)
   end
   positive(opts.timeout, "timeout", "request")
-  local list, at = merge_headers(self.headers, extra)
-  local given = merge_headers(opts.headers)
-  for _, kv in ipairs(given) do
-    local lk = kv[1]:lower()
-    if at[lk] then list[at[lk]][2] = kv[2] else list[#list + 1] = kv; at[lk] = #list end
+  local lines
+  if opts.headers == nil and next(extra) == nil and self._lines_of == self.headers then
+    lines = self._lines -- the session's own, made once
+  else
+    lines = header_lines(self.headers, extra, opts.headers)
+    if opts.headers == nil and next(extra) == nil then
+      self._lines, self._lines_of = lines, self.headers
+    end
   end
-  local lines = {}
-  for i, kv in ipairs(list) do
-    lines[i] = kv[2] == "" and (kv[1] .. ";") or (kv[1] .. ": " .. kv[2])
-  end
-  if not at.expect then lines[#lines + 1] = "Expect:" end
   local follow = opts.allow_redirects
   if follow == nil then follow = self.follow_redirects end
   local req = C.start(self._c, {
@@ -439,10 +471,15 @@ function Session:request(method, url, opts)
     verify = self.verify, cafile = self.cafile, http2 = self.http2,
     user_agent = self.user_agent,
   })
-  local ok, head, final_url, ver = pcall(function()
-    if stream then feed(req, stream) end
-    return req:head()
-  end)
+  local ok, head, final_url, ver
+  if stream then
+    ok, head, final_url, ver = pcall(function()
+      feed(req, stream)
+      return req:head()
+    end)
+  else
+    ok, head, final_url, ver = pcall(req.head, req)
+  end
   if not ok then
     req:close()
     error(head, 0)
