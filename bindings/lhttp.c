@@ -4,6 +4,7 @@
  * (its final headers, body bytes, room for upload bytes) on the one wait
  * protocol. A task cancelled in any of them aborts its transfer at once.
  * Failures raise error values carrying curl's code and message. */
+#include <dlfcn.h>
 #include <string.h>
 
 #include "../core/al_http.h"
@@ -31,9 +32,20 @@ void laloop_http_close(lstate *S) {
   }
 }
 
+/* libcurl and the libraries it brings (OpenSSL, nghttp2, LDAP ...) stay
+ * loaded once used: when lua5.4 closes its state it unloads aloop.so, and
+ * with it they would go, leaving what their constructors allocated looking
+ * leaked (and libcurl's global state is meant to live with the process). */
+static void pin_libcurl(void) {
+  void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  (void)h; /* never closed: that is the point */
+}
+
 static al_http_t *get_http(lstate *S) {
-  if (!S->http)
+  if (!S->http) {
+    pin_libcurl();
     S->http = al_http_new(&S->loop);
+  }
   return S->http;
 }
 
@@ -434,10 +446,10 @@ static int req_gc(lua_State *L) {
   return 0;
 }
 
-/* _http.stats() -> {sessions, requests, sockets}, for the specs. */
+/* _http.stats() -> {sessions, requests, sockets, buffered}, for the specs. */
 static int h_stats(lua_State *L) {
   lstate *S = laloop_state(L);
-  al_http_stats_t st = {0, 0, 0};
+  al_http_stats_t st = {0, 0, 0, 0};
   if (S->http)
     al_http_get_stats(S->http, &st);
   lua_createtable(L, 0, 3);
@@ -447,6 +459,8 @@ static int h_stats(lua_State *L) {
   lua_setfield(L, -2, "requests");
   lua_pushinteger(L, (lua_Integer)st.sockets);
   lua_setfield(L, -2, "sockets");
+  lua_pushinteger(L, (lua_Integer)st.buffered);
+  lua_setfield(L, -2, "buffered");
   return 1;
 }
 

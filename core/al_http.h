@@ -111,6 +111,7 @@ const char *al_http_strerror(int code);
 
 typedef struct al_http_stats {
   size_t sessions, requests, sockets;
+  size_t buffered; /* body and upload bytes the requests hold */
 } al_http_stats_t;
 void al_http_get_stats(const al_http_t *http, al_http_stats_t *st);
 

@@ -35,7 +35,7 @@ static void *xmalloc(size_t n) {
 
 al_http_t *al_http_new(al_loop_t *loop) {
   al_http_t *http = xmalloc(sizeof *http);
-  /* thread-safe since 7.84; a no-op after the first call */
+  /* counted, and thread-safe since 7.84; al_http_close undoes it */
   curl_global_init(CURL_GLOBAL_DEFAULT);
   http->loop = loop;
   al_list_init(&http->sessions);
@@ -47,6 +47,7 @@ void al_http_close(al_http_t *http) {
   while ((l = al_list_first(&http->sessions)))
     al_http_multi_close(al_container_of(l, al_http_multi_t, link), false);
   free(http);
+  curl_global_cleanup(); /* counted: the last one frees libcurl's state */
 }
 
 /* ---- waking the task parked on a request ---------------------------- */
@@ -305,9 +306,9 @@ int al_http_req_init(al_http_req_t *r, al_http_multi_t *m, size_t limit) {
   curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
   curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  if (m->share) {
+  if (m->share) { /* the session's cookie jar, and the engine on */
     curl_easy_setopt(r->easy, CURLOPT_SHARE, m->share);
-    curl_easy_setopt(r->easy, CURLOPT_COOKIEFILE, ""); /* the engine on */
+    curl_easy_setopt(r->easy, CURLOPT_COOKIEFILE, "");
   }
   return 0;
 }
@@ -362,6 +363,10 @@ void al_http_req_close(al_http_req_t *r, bool wake_tasks) {
       r->added = false;
       curl_easy_cleanup(r->easy);
     } else if (m->open && m->nspare < AL_HTTP_SPARE) {
+      /* curl_easy_reset forgets the cookie file list without freeing it:
+       * free it first (the shared jar stays) */
+      if (m->share)
+        curl_easy_setopt(r->easy, CURLOPT_COOKIEFILE, (char *)NULL);
       m->spare[m->nspare++] = r->easy;
     } else {
       curl_easy_cleanup(r->easy);
@@ -395,7 +400,10 @@ void al_http_get_stats(const al_http_t *http, al_http_stats_t *st) {
     const al_http_multi_t *m = al_container_of(l, al_http_multi_t, link);
     st->sessions++;
     st->sockets += m->nsockets;
-    for (q = m->reqs.next; q != &m->reqs; q = q->next)
+    for (q = m->reqs.next; q != &m->reqs; q = q->next) {
+      const al_http_req_t *r = al_container_of(q, al_http_req_t, link);
       st->requests++;
+      st->buffered += r->body.len + r->up.len;
+    }
   }
 }

@@ -14,7 +14,7 @@ local srv
 -- No session, request or socket of the HTTP client left.
 local function none_left()
   local st = http._stats()
-  assert.same({ sessions = 0, requests = 0, sockets = 0 }, st)
+  assert.same({ sessions = 0, requests = 0, sockets = 0, buffered = 0 }, st)
 end
 
 local function async(fn, limit)
@@ -475,7 +475,7 @@ describe("aloop.http", function()
       local most = before
       local s <close> = http.Session()
       local r <close> = s:get(srv:url("/static/100mb.bin"))
-      local n, check = 0, {}
+      local n, check, held = 0, {}, 0
       local f = assert(io.open(path, "rb"))
       for c in r:iter_chunks(256 * 1024) do
         -- compare a few slices byte for byte as they come
@@ -484,6 +484,7 @@ describe("aloop.http", function()
           check[#check + 1] = f:read(#c) == c
         end
         n = n + #c
+        held = math.max(held, http._stats().buffered)
         if n % (8 * 1024 * 1024) < #c then
           collectgarbage()
           most = math.max(most, rss_kb())
@@ -493,7 +494,11 @@ describe("aloop.http", function()
       f:close()
       assert.equal(100 * 1024 * 1024, n)
       for _, ok in ipairs(check) do assert.is_true(ok) end
-      assert.is_true(most - before < 24 * 1024, ("grew by %d KiB"):format(most - before))
+      assert.is_true(held <= 1024 * 1024 + 64 * 1024, ("held %d bytes"):format(held))
+      -- the process's size, where no sanitizer keeps freed memory around
+      if not H.asan_options then
+        assert.is_true(most - before < 24 * 1024, ("grew by %d KiB"):format(most - before))
+      end
     end, 120))
 
     it("a 64 MB upload from a function, echoed back", async(function()
@@ -502,9 +507,10 @@ describe("aloop.http", function()
       local most = before
       local s <close> = http.Session()
       local piece = N.bytes(256 * 1024, 3)
-      local i = 0
+      local i, held = 0, 0
       local r <close> = s:post(srv:url("/echo"), { body = function()
         i = i + 1
+        held = math.max(held, http._stats().buffered)
         if i % 16 == 0 then
           collectgarbage()
           most = math.max(most, rss_kb())
@@ -516,10 +522,14 @@ describe("aloop.http", function()
         if same then same = c == piece:sub(n % #piece + 1, n % #piece + #c) or
           c == (piece .. piece):sub(n % #piece + 1, n % #piece + #c) end
         n = n + #c
+        held = math.max(held, http._stats().buffered)
       end
       assert.equal(64 * 1024 * 1024, n)
       assert.is_true(same)
-      assert.is_true(most - before < 24 * 1024, ("grew by %d KiB"):format(most - before))
+      assert.is_true(held <= 1024 * 1024 + 512 * 1024, ("held %d bytes"):format(held))
+      if not H.asan_options then
+        assert.is_true(most - before < 24 * 1024, ("grew by %d KiB"):format(most - before))
+      end
     end, 120))
   end)
 end)
