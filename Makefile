@@ -43,8 +43,12 @@ CORE_SRC += core/http.c
 BIND_SRC += bindings/lhttp.c
 LUA_PARTS += bindings/lua/aloop/http.lua
 HDRS += core/al_http.h
-CARES_CFLAGS += $(shell pkg-config --cflags libcurl 2>/dev/null)
-CARES_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# (`override`: the rockspec sets CARES_* on the command line, and the
+# rockspec sets CURL_* from LuaRocks' LIBCURL)
+CURL_CFLAGS ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+override CARES_CFLAGS += $(CURL_CFLAGS)
+override CARES_LIBS += $(CURL_LIBS)
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 HDRS     += core/al_dns.h

@@ -39,6 +39,7 @@ struct al_http_multi {
   al_http_t *http;
   al_link_t link;   /* in http->sessions while open */
   al_link_t reqs;   /* requests added and not yet closed */
+  al_link_t socks;  /* the sockets watched */
   ev_timer timer;   /* CURLMOPT_TIMERFUNCTION's one timer */
   size_t nsockets;
   CURL *spare[AL_HTTP_SPARE]; /* easy handles of finished requests, reset

@@ -22,7 +22,15 @@ struct al_http {
 typedef struct hsock {
   ev_io w;
   al_http_multi_t *m;
+  al_link_t link; /* in m->socks */
 } hsock;
+
+static void hsock_free(hsock *h) {
+  ev_io_stop(h->m->http->loop->ev, &h->w);
+  al_list_remove(&h->link);
+  h->m->nsockets--;
+  free(h);
+}
 
 static void *xmalloc(size_t n) {
   void *p = malloc(n);
@@ -132,11 +140,8 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *up,
   int events = 0;
   (void)e;
   if (what == CURL_POLL_REMOVE) {
-    if (h) {
-      ev_io_stop(m->http->loop->ev, &h->w);
-      free(h);
-      m->nsockets--;
-    }
+    if (h)
+      hsock_free(h);
     return 0;
   }
   if (!h) {
@@ -144,6 +149,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *up,
     ev_init(&h->w, io_cb);
     h->w.data = h;
     h->m = m;
+    al_list_append(&m->socks, &h->link);
     m->nsockets++;
     curl_multi_assign(m->multi, s, h);
   } else {
@@ -174,6 +180,7 @@ int al_http_multi_init(al_http_multi_t *m, al_http_t *http,
   memset(m, 0, sizeof *m);
   m->http = http;
   al_list_init(&m->reqs);
+  al_list_init(&m->socks);
   m->multi = curl_multi_init();
   if (!m->multi)
     return AL_ENOMEM;
@@ -215,6 +222,10 @@ void al_http_multi_close(al_http_multi_t *m, bool wake_tasks) {
    * connections) and frees the records */
   curl_multi_cleanup(m->multi);
   m->multi = NULL;
+  /* any socket curl did not say REMOVE for: its watcher must not outlive
+   * the multi handle */
+  while ((l = al_list_first(&m->socks)))
+    hsock_free(al_container_of(l, hsock, link));
   while (m->nspare > 0)
     curl_easy_cleanup(m->spare[--m->nspare]);
   if (m->share)
@@ -343,7 +354,8 @@ void al_http_req_consume(al_http_req_t *r, size_t n) {
 }
 
 void al_http_req_feed(al_http_req_t *r, const char *p, size_t n, bool eof) {
-  al_buf_append(&r->up, p, n);
+  if (n > 0)
+    al_buf_append(&r->up, p, n);
   if (eof)
     r->up_eof = true;
   r->up_wanted = false;
