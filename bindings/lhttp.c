@@ -12,7 +12,7 @@
 
 #define LHTTP_SESSION_MT "aloop.http.Session"
 #define LHTTP_REQ_MT "aloop.http.Request"
-#define BODY_LIMIT (1024 * 1024) /* body bytes held before a pause */
+#define BODY_LIMIT (1024 * 1024)  /* body bytes held before a pause */
 #define UPLOAD_LIMIT (256 * 1024) /* upload bytes queued before feed waits */
 
 typedef struct lsession {
@@ -92,8 +92,9 @@ static int raise_http_error(lua_State *L, lreq *q) {
   lua_setfield(L, -2, "curl_code");
   lua_pushstring(L, al_http_strerror(r->result));
   lua_setfield(L, -2, "curl_error");
-  if (r->easy && curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url) ==
-                     CURLE_OK && url) {
+  if (r->easy &&
+      curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK &&
+      url) {
     lua_pushstring(L, url);
     lua_setfield(L, -2, "url");
   }
@@ -125,7 +126,8 @@ static long opt_long(lua_State *L, int t, const char *k, long dflt) {
     int isint;
     lua_Integer i = lua_tointegerx(L, -1, &isint);
     if (!isint || i < 0 || i > 1000000000)
-      luaL_argerror(L, t, lua_pushfstring(L, "%s: a non-negative integer expected", k));
+      luaL_argerror(
+          L, t, lua_pushfstring(L, "%s: a non-negative integer expected", k));
     v = (long)i;
   }
   lua_pop(L, 1);
@@ -184,7 +186,8 @@ static long opt_ms(lua_State *L, int t, const char *k) {
   if (lua_getfield(L, t, k) != LUA_TNIL) {
     v = lua_tonumber(L, -1);
     if (lua_type(L, -1) != LUA_TNUMBER || !(v > 0) || v > 1e9)
-      luaL_argerror(L, t, lua_pushfstring(L, "%s: a positive number expected", k));
+      luaL_argerror(L, t,
+                    lua_pushfstring(L, "%s: a positive number expected", k));
   }
   lua_pop(L, 1);
   if (!(v > 0))
@@ -388,7 +391,8 @@ static int req_read(lua_State *L) {
   lreq *q = check_req(L);
   lua_settop(L, 2);
   if (!lua_isnil(L, 2))
-    luaL_argcheck(L, luaL_checkinteger(L, 2) > 0, 2, "a positive size expected");
+    luaL_argcheck(L, luaL_checkinteger(L, 2) > 0, 2,
+                  "a positive size expected");
   if (!q->r.easy)
     return raise_closed(L);
   return read_k(L, LUA_OK, (lua_KContext)q);
@@ -477,8 +481,10 @@ void laloop_open_http(lua_State *L, int mod, int up) {
                                       {"feed", req_feed},   {"done", req_done},
                                       {"close", req_close}, {NULL, NULL}};
   static const luaL_Reg rmetas[] = {{"__gc", req_gc}, {NULL, NULL}};
-  static const luaL_Reg fns[] = {{"session", h_session}, {"start", h_start},
-                                 {"stats", h_stats},     {"version", h_version},
+  static const luaL_Reg fns[] = {{"session", h_session},
+                                 {"start", h_start},
+                                 {"stats", h_stats},
+                                 {"version", h_version},
                                  {NULL, NULL}};
   laloop_new_class(L, up, LHTTP_SESSION_MT, smethods, smetas);
   laloop_new_class(L, up, LHTTP_REQ_MT, rmethods, rmetas);

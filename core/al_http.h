@@ -25,22 +25,22 @@ void al_http_close(al_http_t *http);
 #define AL_HTTP_SPARE 64
 
 typedef struct al_http_multi_opts {
-  long max_total;  /* CURLMOPT_MAX_TOTAL_CONNECTIONS; 0: no limit */
-  long max_host;   /* CURLMOPT_MAX_HOST_CONNECTIONS; 0: no limit */
-  bool cookies;    /* an in-memory cookie jar shared by its requests */
+  long max_total; /* CURLMOPT_MAX_TOTAL_CONNECTIONS; 0: no limit */
+  long max_host;  /* CURLMOPT_MAX_HOST_CONNECTIONS; 0: no limit */
+  bool cookies;   /* an in-memory cookie jar shared by its requests */
 } al_http_multi_opts_t;
 
 /* One session: a multi handle (its connection pool, DNS and TLS session
  * caches) and a share handle for cookies. */
 struct al_http_multi {
-  CURLM *multi;     /* read-only */
-  CURLSH *share;    /* read-only: NULL without cookies */
+  CURLM *multi;  /* read-only */
+  CURLSH *share; /* read-only: NULL without cookies */
   /* private */
   al_http_t *http;
-  al_link_t link;   /* in http->sessions while open */
-  al_link_t reqs;   /* requests added and not yet closed */
-  al_link_t socks;  /* the sockets watched */
-  ev_timer timer;   /* CURLMOPT_TIMERFUNCTION's one timer */
+  al_link_t link;  /* in http->sessions while open */
+  al_link_t reqs;  /* requests added and not yet closed */
+  al_link_t socks; /* the sockets watched */
+  ev_timer timer;  /* CURLMOPT_TIMERFUNCTION's one timer */
   size_t nsockets;
   CURL *spare[AL_HTTP_SPARE]; /* easy handles of finished requests, reset
                                * and reused (an init is many allocations) */
@@ -59,23 +59,23 @@ void al_http_multi_close(al_http_multi_t *m, bool wake);
 /* A request and its response as it arrives. The binding sets the easy
  * handle's options between al_http_req_init and al_http_req_start. */
 struct al_http_req {
-  CURL *easy;            /* read-only: NULL once closed */
-  al_buf_t head;         /* read-only: "\0url\r\n" then each header block as
+  CURL *easy;     /* read-only: NULL once closed */
+  al_buf_t head;  /* read-only: "\0url\r\n" then each header block as
                           * received, status line first */
-  al_buf_t body;         /* read-only: body bytes not yet consumed */
-  int result;            /* read-only: CURLcode, when done */
-  long os_errno;         /* read-only: CURLINFO_OS_ERRNO, when done */
-  bool final;            /* read-only: the final response's headers are in */
-  bool done;             /* read-only: the transfer is over (result) */
-  bool up_wanted;        /* read-only: a streamed upload wants more data */
+  al_buf_t body;  /* read-only: body bytes not yet consumed */
+  int result;     /* read-only: CURLcode, when done */
+  long os_errno;  /* read-only: CURLINFO_OS_ERRNO, when done */
+  bool final;     /* read-only: the final response's headers are in */
+  bool done;      /* read-only: the transfer is over (result) */
+  bool up_wanted; /* read-only: a streamed upload wants more data */
   char errbuf[CURL_ERROR_SIZE]; /* read-only: curl's message, if any */
   /* private */
   al_http_multi_t *m;
-  al_link_t link;        /* in m->reqs while it has an easy handle */
+  al_link_t link; /* in m->reqs while it has an easy handle */
   struct curl_slist *headers;
-  al_buf_t up;           /* streamed upload bytes not yet sent */
-  al_wlist_t waiters;    /* the parked task */
-  size_t limit;          /* body bytes held before the transfer pauses */
+  al_buf_t up;        /* streamed upload bytes not yet sent */
+  al_wlist_t waiters; /* the parked task */
+  size_t limit;       /* body bytes held before the transfer pauses */
   bool added, paused, up_paused, up_eof;
 };
 
