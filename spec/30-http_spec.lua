@@ -449,7 +449,7 @@ describe("aloop.http", function()
         conns[e.conn] = true
       end
       assert.equal(1, #(function() local l = {} for c in pairs(conns) do l[#l + 1] = c end return l end)())
-      assert.is_true(X.max_in_flight(log) > 10) -- multiplexed, not one by one
+      assert.is_true(X.max_in_flight(log) >= 2) -- multiplexed, not one by one
     end))
 
     it("hundreds of concurrent requests share one session", async(function()
