@@ -46,6 +46,18 @@ EV_LIBS  += -pthread # every program and library links the pool
 CORE_SRC += core/tls.c
 BIND_SRC += bindings/ltls.c
 CARES_LIBS += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+# the HTTP client: libcurl's multi-socket API on the loop (core/al_http.h);
+# every link line that takes c-ares takes libcurl too
+CORE_SRC += core/http.c
+BIND_SRC += bindings/lhttp.c
+LUA_PARTS += bindings/lua/aloop/http.lua
+HDRS += core/al_http.h
+# (`override`: the rockspec sets CARES_* on the command line, and the
+# rockspec sets CURL_* from LuaRocks' LIBCURL)
+CURL_CFLAGS ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+override CARES_CFLAGS += $(CURL_CFLAGS)
+override CARES_LIBS += $(CURL_LIBS)
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 HDRS     += core/al_dns.h
@@ -58,6 +70,7 @@ HDRS     += core/al_tls.h
 DEPS := gcc clang make liblua5.4-dev lua5.4 libev-dev lua-busted pkg-config python3 valgrind \
         luarocks man-db coreutils cppcheck clang-format lua-check clang-tidy \
         libc-ares-dev libssl-dev libcurl4-openssl-dev openssl nginx-light lua-cjson wrk tmux python3-aiohttp
+DEPS += curl libnginx-mod-http-echo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all test test-fast bench asan asan-build tsan valgrind clang clean deps demo \

@@ -8,8 +8,11 @@ import platform
 import shutil
 import signal
 import statistics
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -66,6 +69,19 @@ BENCHMARKS = [
         "name": "bulk", "lua": "bulk.lua", "py": "bulk.py", "needs_aloop": True,
         "floor": ["echo_floor", "bulk"],
         "rows": [("bulk 1 GiB through one connection", "seconds", "s", "info", None)],
+    },
+    # The HTTP client against a local nginx that run.py starts (the specs'
+    # config, spec/fixtures/nginx); the asyncio side is aiohttp, and the
+    # third side ("floor" here, the ceiling really) wrk or the curl command.
+    {
+        "name": "http", "lua": "http.lua", "py": "http_aiohttp.py", "needs_aloop": True,
+        "nginx": True, "floor_cmd": ["http_floor.py"],
+        "rows": [("HTTP GET 1 KiB x20000, 50 at once (aiohttp)", "seconds", "s", "ratio", 5)],
+    },
+    {
+        "name": "download", "lua": "http.lua", "py": "http_aiohttp.py", "needs_aloop": True,
+        "nginx": True, "args": ["download"], "floor_cmd": ["http_floor.py"],
+        "rows": [("HTTP download 100 MB (aiohttp)", "seconds", "s", "info", None)],
     },
     {
         "name": "thread", "lua": "thread.lua", "py": "thread.py", "needs_aloop": True,
@@ -153,6 +169,62 @@ def run_one(cmd, timeout):
     return result, None
 
 
+def start_nginx():
+    """nginx on a free loopback port with the specs' config, serving a 1 KiB
+    and a 100 MB file under /bench/ (not logged); returns (process, prefix,
+    base URL). Sets ALOOP_BENCH_HTTP for the benchmark programs."""
+    prefix = tempfile.mkdtemp(prefix="aloop-bench-nginx.")
+    ports = []
+    socks = []
+    for _ in range(2):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    with open(os.path.join(ROOT, "spec", "fixtures", "nginx", "nginx.conf.in")) as f:
+        conf = f.read()
+    conf = conf.replace("@PREFIX@", prefix).replace("@PORT@", str(ports[0])) \
+        .replace("@TLSPORT@", str(ports[1]))
+    with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+        f.write(conf)
+    static = os.path.join(prefix, "www", "static")
+    os.makedirs(static)
+    with open(os.path.join(static, "1k.bin"), "wb") as f:
+        f.write(bytes((32 + i * 7 % 90) for i in range(1024)))
+    with open(os.path.join(static, "100mb.bin"), "wb") as f:
+        for _ in range(100):
+            f.write(os.urandom(1024 * 1024))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", prefix + "/key.pem",
+                    "-out", prefix + "/cert.pem", "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    proc = subprocess.Popen(["nginx", "-p", prefix, "-c", prefix + "/nginx.conf",
+                             "-e", prefix + "/error.log"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(prefix + "/nginx.pid") or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        sys.exit("run.py: nginx did not start (see %s/error.log)" % prefix)
+    url = "http://127.0.0.1:%d" % ports[0]
+    os.environ["ALOOP_BENCH_HTTP"] = url
+    return proc, prefix, url
+
+
+def stop_nginx(server):
+    proc, prefix, _ = server
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    shutil.rmtree(prefix, ignore_errors=True)
+
+
 def fmt(value, unit):
     if value is None:
         return "-"
@@ -198,12 +270,32 @@ def main():
     print("asyncio: %s (%s)" % (first_line([PYTHON, "-V"]), PYTHON))
     print(flush=True)
 
+    server = None
+    if any(b.get("nginx") for b in selected):
+        server = start_nginx()
+        print("nginx:   %s at %s, %s" % (first_line(["nginx", "-v"]), server[2],
+              first_line([LUA, "-e", "package.cpath='%s/build/?.so;'..package.cpath "
+                          "require'aloop' print(require'aloop.http'.curl_version())" % ROOT])))
+        print(flush=True)
+    try:
+        results, errors = run_all(args, selected, sides)
+    finally:
+        if server:
+            stop_nginx(server)
+    report(args, selected, sides, results, errors)
+
+
+def run_all(args, selected, sides):
     results = {}   # (bench, side) -> list of dicts
     errors = {}    # (bench, side) -> list of error strings
     for bench in selected:
-        cmds = {"aloop": [LUA, os.path.join(BENCH, bench["lua"])],
-                "asyncio": [PYTHON, os.path.join(BENCH, bench["py"])]}
+        extra = bench.get("args", [])
+        cmds = {"aloop": [LUA, os.path.join(BENCH, bench["lua"])] + extra,
+                "asyncio": [PYTHON, os.path.join(BENCH, bench["py"])] + extra}
         bench_sides = list(sides)
+        if "floor_cmd" in bench:
+            cmds["floor"] = [PYTHON, os.path.join(BENCH, bench["floor_cmd"][0])] + extra
+            bench_sides.append("floor")
         if "floor" in bench:
             floor_bin = os.path.join(ROOT, "build", bench["floor"][0])
             if os.path.exists(floor_bin):
@@ -230,7 +322,10 @@ def main():
             print("%-9s %-7s %s: %s%s" % (bench["name"], side, key, shown,
                   "  (%d of %d runs failed)" % (len(failed), args.runs) if failed else ""),
                   flush=True)
+    return results, errors
 
+
+def report(args, selected, sides, results, errors):
     def median(bench, side, key):
         values = [r[key] for r in results.get((bench, side), []) if key in r]
         return statistics.median(values) if values else None
@@ -310,6 +405,25 @@ def main():
             line += "; aloop = %.0f%% of the floor" % (100 * a / f)
             if name == "echo":
                 line += " (aim >= 75%)"
+        print(line)
+    for name, key, unit, what, ceiling in (("http", "rps", "requests/s", "HTTP GET 1 KiB", "wrk"),
+                                           ("download", "mbps", "MB/s", "HTTP 100 MB", "curl")):
+        if name not in sel:
+            continue
+        a = median(name, "aloop", key)
+        p = median(name, "asyncio", key)
+        f = median(name, "floor", key)
+        parts = ["%s %.0f" % (side, v) for side, v in
+                 (("aloop", a), ("aiohttp", p), (ceiling, f)) if v]
+        line = "%-14s: %s %s" % (what, ", ".join(parts), unit)
+        if a and p:
+            line += "; aloop/aiohttp %.2fx" % (a / p)
+            if name == "http":
+                line += " (target >= 5x)"
+        if a and f:
+            line += "; aloop = %.0f%% of %s" % (100 * a / f, ceiling)
+            if name == "http":
+                line += " (aim >= 50%)"
         print(line)
     if "queue" in sel:
         for side in sides:

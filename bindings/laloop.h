@@ -97,6 +97,7 @@ struct lstate {
   struct al_dns *dns; /* the loop's resolvers (ldns.c), made on first use */
   struct al_pool *pool; /* worker threads (lthread.c), made on first use */
   unsigned pool_size;   /* set_thread_pool_size; 0: ALOOP_THREADS or cores */
+  struct al_http *http; /* the loop's HTTP sessions (lhttp.c), on first use */
 };
 
 #define LALOOP_POLLFD_UNKNOWN (-2)
@@ -272,6 +273,10 @@ void laloop_open_sync(lua_State *L, int mod, int up);
 /* ldns.c: laloop_dns_close destroys the resolvers as the loop closes. */
 void laloop_dns_close(lstate *S);
 void laloop_open_dns(lua_State *L, int mod, int up);
+
+/* lhttp.c: laloop_http_close closes every HTTP session as the loop closes. */
+void laloop_http_close(lstate *S);
+void laloop_open_http(lua_State *L, int mod, int up);
 
 /* generated from the files in bindings/lua/aloop by embed.lua */
 typedef struct laloop_part {

@@ -246,6 +246,7 @@ static int loop_gc(lua_State *L) {
   laloop_close_signals(S);
   laloop_dns_close(S);
   laloop_threads_close(S);
+  laloop_http_close(S);
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
@@ -570,6 +571,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_dns(L, mod, up);
   laloop_open_streams(L, mod, up);
   laloop_open_threads(L, mod, up);
+  laloop_open_http(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);

@@ -40,6 +40,9 @@ dependencies = {
 external_dependencies = {
   LIBEV = { header = "ev.h", library = "ev" },
   LIBCARES = { header = "ares.h", library = "cares" },
+  -- libcurl4-openssl-dev puts curl/curl.h under the multiarch include
+  -- directory, which the compiler searches and LuaRocks does not
+  LIBCURL = { library = "curl" },
 }
 
 build = {
@@ -57,6 +60,8 @@ build = {
     EV_LIBS = "-L$(LIBEV_LIBDIR) -lev",
     CARES_CFLAGS = "-I$(LIBCARES_INCDIR)",
     CARES_LIBS = "-L$(LIBCARES_LIBDIR) -lcares -lssl -lcrypto", -- with OpenSSL (TLS)
+    CURL_CFLAGS = "-I$(LIBCURL_INCDIR)",
+    CURL_LIBS = "-L$(LIBCURL_LIBDIR) -lcurl",
   },
   -- The files are few: the rockspec installs them itself, not `make install`
   -- (which also installs the header, the C libraries and the man page).

@@ -1,33 +1,28 @@
 -- 07_semaphore_fetch.lua: a semaphore limits how many tasks run a section at
--- once: five fetches are started together, but at most three are in flight
--- at any moment, so five 0.5 s fetches take 1 s (two rounds), not 0.5 s.
--- The fetches are SIMULATED: until aloop has its HTTP client, each "fetch"
--- sleeps 0.5 s and returns a made-up page instead of downloading the URL.
--- Mirrors the Python tutorial 07_semaphore_fetch.py (asyncio.Semaphore,
--- `async with semaphore:`, aiohttp).
+-- once: all the fetches are started together, but at most three requests
+-- are in flight at any moment. Mirrors the Python tutorial
+-- 07_semaphore_fetch.py (asyncio.Semaphore, `async with semaphore:`,
+-- aiohttp) line by line.
+--   aloop scripts/07_semaphore_fetch.lua [URL ...]   (default: the tutorial's)
 local aloop = require "aloop"
+local http = require "aloop.http"
 
 local semaphore = aloop.Semaphore(3)
 
--- Stand-in for session.get(url) + response.text(): takes 0.5 s, like a
--- (fast) request would, and returns a fake page.
-local function fetch(url)
-  aloop.sleep(0.5)
-  return "<html><title>" .. url .. "</title></html>"
-end
-
-local function limited_fetch(url)
+local function limited_fetch(session, url)
   -- `async with semaphore:` -- the permit is released when `_` goes out of
   -- scope, also on error or cancellation.
   local _ <close> = semaphore:acquire()
   print(("Fetching %s"):format(url))
-  return fetch(url)
+  local response <close> = session:get(url)
+  return response:text()
 end
 
 local function main(urls)
+  local session <close> = http.Session()
   local tasks = {}
   for i, url in ipairs(urls) do
-    tasks[i] = aloop.create_task(limited_fetch, url)
+    tasks[i] = aloop.create_task(limited_fetch, session, url)
   end
   local results = aloop.gather(tasks)
   print(("Fetched %d pages"):format(results.n))
@@ -40,4 +35,5 @@ local urls = {
   "https://github.com",
   "https://stackoverflow.com",
 }
+if arg and #arg > 0 then urls = { table.unpack(arg) } end
 aloop.run(main, urls)
