@@ -498,6 +498,13 @@ static void push_parts_env(lua_State *L) {
     lua_setfield(L, env, lib->name);
   }
   lua_pop(L, 1);
+  /* require as it is when aloop opens (aloop.http loads lua-cjson with
+   * it); nil in a state without the package library */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_pushliteral(L, "require");
+  lua_rawget(L, -2);
+  lua_setfield(L, env, "require");
+  lua_pop(L, 1);
 }
 
 static void open_lua_parts(lua_State *L, int mod, int up) {
