@@ -37,6 +37,9 @@ LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua
 CORE_SRC += core/io.c core/stream.c core/sock.c
 BIND_SRC += bindings/lstream.c bindings/lserver.c
 LUA_PARTS += bindings/lua/aloop/streams.lua
+CORE_SRC += core/proc.c
+BIND_SRC += bindings/lproc.c
+LUA_PARTS += bindings/lua/aloop/process.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 HDRS     += core/al_dns.h

@@ -78,7 +78,10 @@ struct lstate {
     ev_signal w;
     al_handle_t h;
     ltask *target;
-    int interrupted;
+    int interrupted;  /* the signal that cancelled it: SIGINT or SIGTERM */
+    int term;         /* the aloop command: SIGTERM cancels it too */
+    ev_signal termw;
+    al_handle_t termh;
   } sigint;
   lsig *signals[LALOOP_NSIG]; /* on_signal/wait_signal watchers (lsignal.c) */
   struct {            /* the embedding API (lembed.c) */
@@ -265,6 +268,11 @@ void laloop_open_sync(lua_State *L, int mod, int up);
 /* ldns.c: laloop_dns_close destroys the resolvers as the loop closes. */
 void laloop_dns_close(lstate *S);
 void laloop_open_dns(lua_State *L, int mod, int up);
+
+/* lproc.c: subprocesses and stdin; laloop_close_procs lets go of the
+ * children nobody holds any more as the loop closes. */
+void laloop_open_procs(lua_State *L, int mod, int up);
+void laloop_close_procs(lstate *S);
 
 /* generated from the files in bindings/lua/aloop by embed.lua */
 typedef struct laloop_part {

@@ -239,6 +239,7 @@ static int loop_gc(lua_State *L) {
   laloop_stop_sigint(S);
   laloop_close_signals(S);
   laloop_dns_close(S);
+  laloop_close_procs(S);
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
@@ -433,7 +434,8 @@ static int load_part(lua_State *L) {
  * (aloop.http, later) wait in package.preload for their require. */
 static int part_is_eager(const char *name) {
   return strcmp(name, "aloop.tasks") == 0 || strcmp(name, "aloop.sync") == 0 ||
-         strcmp(name, "aloop.streams") == 0;
+         strcmp(name, "aloop.streams") == 0 ||
+         strcmp(name, "aloop.process") == 0;
 }
 
 static void open_lua_parts(lua_State *L, int mod, int up) {
@@ -502,6 +504,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_signals(L, mod, up);
   laloop_open_dns(L, mod, up);
   laloop_open_streams(L, mod, up);
+  laloop_open_procs(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);

@@ -1,0 +1,176 @@
+/* proc.c -- child processes: posix_spawn with a clean signal state and only
+ * the descriptors asked for (everything aloop opens is close-on-exec), a
+ * pidfd watched with the loop's I/O records, and waitid on that one pid,
+ * so other children's statuses stay with whoever waits for them. */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "al_proc.h"
+
+int al_proc_spawn(al_proc_t *p, al_loop_t *loop, const al_spawn_t *o) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t none, all;
+  pid_t pid;
+  int r = 0, i, pfd;
+  memset(p, 0, sizeof *p);
+  p->pid = -1;
+  al_io_init(&p->io, loop, -1);
+  if (posix_spawn_file_actions_init(&fa) != 0)
+    return AL_ENOMEM;
+  if (posix_spawnattr_init(&at) != 0) {
+    posix_spawn_file_actions_destroy(&fa);
+    return AL_ENOMEM;
+  }
+  for (i = 0; i < 3 && r == 0; i++) {
+    if (o->fds[i] >= 0)
+      r = posix_spawn_file_actions_adddup2(&fa, o->fds[i], i);
+    else if (i == 2 && o->fds[i] == AL_SPAWN_STDOUT)
+      r = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  }
+  if (r == 0 && o->cwd)
+    r = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+  sigemptyset(&none);
+  sigfillset(&all);
+  if (r == 0)
+    r = posix_spawnattr_setsigmask(&at, &none);
+  if (r == 0)
+    r = posix_spawnattr_setsigdefault(&at, &all);
+  if (r == 0)
+    r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+                                          POSIX_SPAWN_SETSIGDEF);
+  if (r == 0)
+    r = (o->search ? posix_spawnp : posix_spawn)(
+        &pid, o->file, &fa, &at, o->argv, o->envp ? o->envp : environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (r != 0)
+    return -r;
+  pfd = pidfd_open(pid, 0); /* close-on-exec */
+  if (pfd < 0) {
+    int err = errno;
+    siginfo_t si;
+    kill(pid, SIGKILL);
+    waitid(P_PID, (id_t)pid, &si, WEXITED);
+    return -err;
+  }
+  p->pid = pid;
+  al_io_init(&p->io, loop, pfd);
+  return 0;
+}
+
+/* waitid on our pid only: 1 and the status when it has exited. */
+static int reap(int pid, int *status) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) != 0) {
+    if (errno != EINTR)
+      return -errno;
+  }
+  if (si.si_pid == 0)
+    return 0;
+  *status = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+  return 1;
+}
+
+int al_proc_poll(al_proc_t *p) {
+  int r;
+  if (p->reaped)
+    return 1;
+  r = reap(p->pid, &p->status);
+  if (r == 1) {
+    p->reaped = true;
+    al_io_close(&p->io); /* wakes the waiters: they poll and see it */
+  }
+  return r;
+}
+
+void al_proc_wait(al_proc_t *p, al_task_t *t) {
+  al_io_wait(&p->io, t, EV_READ);
+}
+
+int al_proc_signal(al_proc_t *p, int sig) {
+  if (p->reaped || p->io.fd < 0)
+    return 0;
+  if (pidfd_send_signal(p->io.fd, sig, NULL, 0) != 0)
+    return errno == ESRCH ? 0 : -errno; /* exited, not reaped yet */
+  return 0;
+}
+
+/* ---- orphans ---------------------------------------------------------------- */
+
+static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
+static al_proc_t *orphans; /* of every loop: states may live in threads */
+
+static void unlink_orphan(al_proc_t *p) {
+  pthread_mutex_lock(&orphans_lock);
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    orphans = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  pthread_mutex_unlock(&orphans_lock);
+}
+
+static void drop_orphan(al_proc_t *p, bool loop_alive) {
+  if (loop_alive) {
+    ev_ref(p->io.loop->ev);
+    ev_io_stop(p->io.loop->ev, &p->orphan);
+  }
+  unlink_orphan(p);
+  close(p->io.fd);
+  free(p);
+}
+
+static void orphan_cb(struct ev_loop *ev, ev_io *w, int revents) {
+  al_proc_t *p = al_container_of(w, al_proc_t, orphan);
+  int status;
+  (void)ev;
+  (void)revents;
+  if (reap(p->pid, &status) != 0) /* exited (or cannot be waited for) */
+    drop_orphan(p, true);
+}
+
+void al_proc_release(al_proc_t *p, bool loop_alive) {
+  if (!loop_alive || p->reaped || p->io.fd < 0 || al_proc_poll(p) != 0) {
+    if (loop_alive)
+      al_io_close(&p->io);
+    else if (p->io.fd >= 0)
+      close(p->io.fd);
+    free(p);
+    return;
+  }
+  al_io_stop(&p->io, AL_WAKE_CLOSED);
+  ev_io_init(&p->orphan, orphan_cb, p->io.fd, EV_READ);
+  ev_io_start(p->io.loop->ev, &p->orphan);
+  ev_unref(p->io.loop->ev); /* an orphan does not keep the loop running */
+  pthread_mutex_lock(&orphans_lock);
+  p->prev = NULL;
+  p->next = orphans;
+  if (orphans)
+    orphans->prev = p;
+  orphans = p;
+  pthread_mutex_unlock(&orphans_lock);
+}
+
+void al_proc_close_loop(al_loop_t *loop) {
+  for (;;) {
+    al_proc_t *p;
+    pthread_mutex_lock(&orphans_lock);
+    for (p = orphans; p && p->io.loop != loop; p = p->next)
+      ;
+    pthread_mutex_unlock(&orphans_lock);
+    if (!p)
+      return;
+    drop_orphan(p, true);
+  }
+}
