@@ -164,7 +164,8 @@ describe("scripts/06_responsive_cli.lua", function()
   end
 
   it("runs in a pseudo-terminal", function()
-    local cmd = "(printf 'hi there\\n'; sleep 1; printf 'quit\\n'; sleep 0.5) | env ALOOP_CLI_PERIOD=0.1 script -qec " ..
+    local cmd = "(printf 'hi there\\n'; sleep 1; printf 'quit\\n'; sleep 0.5) | " ..
+      "env ALOOP_CLI_PERIOD=0.1 script -qec " ..
       q(H.aloop_command({ "scripts/06_responsive_cli.lua" })) .. " /dev/null"
     local out, _, code = H.sh(cmd, nil, 20)
     assert.equal(0, code)
