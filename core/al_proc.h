@@ -3,7 +3,9 @@
  * for), watched through a Linux pidfd on the loop and reaped with waitid on
  * that one pid, so the exit statuses of children aloop did not start
  * (io.popen, os.execute, a host's own) are never taken. No SIGCHLD handler,
- * no ev_child. Plain C on libev and al_io.h: no Lua. */
+ * no ev_child. Where pidfd_open is missing (ENOSYS: kernels before 5.3,
+ * valgrind 3.19) a wait polls that pid every AL_PROC_POLL seconds instead.
+ * Plain C on libev and al_io.h: no Lua. */
 #ifndef AL_PROC_H
 #define AL_PROC_H
 
@@ -12,6 +14,8 @@
 /* What a child gets as descriptor 0, 1 or 2 (al_spawn_t.fds). */
 #define AL_SPAWN_INHERIT (-1) /* the parent's own */
 #define AL_SPAWN_STDOUT (-2)  /* descriptor 2 only: the same as 1 */
+
+#define AL_PROC_POLL 0.01
 
 typedef struct al_spawn {
   const char *file;  /* the program (a path, or a name looked up in PATH) */
@@ -23,12 +27,14 @@ typedef struct al_spawn {
 } al_spawn_t;
 
 typedef struct al_proc {
-  al_io_t io;          /* read-only: the pidfd, readable once it exited */
+  al_io_t io;          /* read-only: the pidfd, readable once it exited
+                          (-1 when the system has none) */
   int pid;             /* read-only */
   int status;          /* read-only, once reaped: the exit code, or minus
                           the number of the signal that killed it */
   bool reaped;         /* read-only */
-  ev_io orphan;        /* private: reaps a child its owner let go of */
+  ev_io orphan;        /* private: reaps a child its owner let go of ... */
+  ev_timer orphan_tm;  /* ... or, without a pidfd, looks every 50 ms */
   struct al_proc *next, *prev; /* private: the list of orphans */
 } al_proc_t;
 
@@ -41,7 +47,8 @@ int al_proc_spawn(al_proc_t *p, al_loop_t *loop, const al_spawn_t *o);
  * or an error. */
 int al_proc_poll(al_proc_t *p);
 /* Park the running task t until the child may have exited (then poll
- * again). A cancel unlinks t; the child is not touched. */
+ * again): on the pidfd, or for AL_PROC_POLL seconds without one. A cancel
+ * unlinks t; the child is not touched. */
 void al_proc_wait(al_proc_t *p, al_task_t *t);
 /* Send a signal (through the pidfd: never to a reused pid); 0 after it was
  * reaped, or the error. */

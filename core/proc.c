@@ -15,6 +15,8 @@
 
 #include "al_proc.h"
 
+static _Atomic int no_pidfd; /* pidfd_open said ENOSYS */
+
 int al_proc_spawn(al_proc_t *p, al_loop_t *loop, const al_spawn_t *o) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
@@ -54,7 +56,12 @@ int al_proc_spawn(al_proc_t *p, al_loop_t *loop, const al_spawn_t *o) {
   posix_spawnattr_destroy(&at);
   if (r != 0)
     return -r;
-  pfd = pidfd_open(pid, 0); /* close-on-exec */
+  pfd = no_pidfd ? -1 : pidfd_open(pid, 0); /* close-on-exec */
+  if (pfd < 0 && (no_pidfd || errno == ENOSYS)) { /* waits will poll */
+    no_pidfd = 1; /* (asked once: valgrind warns on each call) */
+    p->pid = pid;
+    return 0;
+  }
   if (pfd < 0) {
     int err = errno;
     siginfo_t si;
@@ -88,18 +95,24 @@ int al_proc_poll(al_proc_t *p) {
   r = reap(p->pid, &p->status);
   if (r == 1) {
     p->reaped = true;
-    al_io_close(&p->io); /* wakes the waiters: they poll and see it */
+    if (p->io.fd >= 0)
+      al_io_close(&p->io); /* wakes the waiters: they poll and see it */
   }
   return r;
 }
 
 void al_proc_wait(al_proc_t *p, al_task_t *t) {
-  al_io_wait(&p->io, t, EV_READ);
+  if (p->io.fd >= 0)
+    al_io_wait(&p->io, t, EV_READ);
+  else
+    al_task_sleep(t, AL_PROC_POLL);
 }
 
 int al_proc_signal(al_proc_t *p, int sig) {
-  if (p->reaped || p->io.fd < 0)
+  if (p->reaped || p->pid <= 0)
     return 0;
+  if (p->io.fd < 0) /* not reaped yet, so the pid is still ours */
+    return kill(p->pid, sig) != 0 ? -errno : 0;
   if (pidfd_send_signal(p->io.fd, sig, NULL, 0) != 0)
     return errno == ESRCH ? 0 : -errno; /* exited, not reaped yet */
   return 0;
@@ -121,37 +134,54 @@ static void unlink_orphan(al_proc_t *p) {
   pthread_mutex_unlock(&orphans_lock);
 }
 
-static void drop_orphan(al_proc_t *p, bool loop_alive) {
-  if (loop_alive) {
-    ev_ref(p->io.loop->ev);
-    ev_io_stop(p->io.loop->ev, &p->orphan);
+static void drop_orphan(al_proc_t *p) {
+  struct ev_loop *ev = p->io.loop->ev;
+  ev_ref(ev);
+  if (p->io.fd >= 0) {
+    ev_io_stop(ev, &p->orphan);
+    close(p->io.fd);
+  } else {
+    ev_timer_stop(ev, &p->orphan_tm);
   }
   unlink_orphan(p);
-  close(p->io.fd);
   free(p);
 }
 
-static void orphan_cb(struct ev_loop *ev, ev_io *w, int revents) {
-  al_proc_t *p = al_container_of(w, al_proc_t, orphan);
+static void orphan_check(al_proc_t *p) {
   int status;
+  if (reap(p->pid, &status) != 0) /* exited (or cannot be waited for) */
+    drop_orphan(p);
+}
+
+static void orphan_cb(struct ev_loop *ev, ev_io *w, int revents) {
   (void)ev;
   (void)revents;
-  if (reap(p->pid, &status) != 0) /* exited (or cannot be waited for) */
-    drop_orphan(p, true);
+  orphan_check(al_container_of(w, al_proc_t, orphan));
+}
+
+static void orphan_tm_cb(struct ev_loop *ev, ev_timer *w, int revents) {
+  (void)ev;
+  (void)revents;
+  orphan_check(al_container_of(w, al_proc_t, orphan_tm));
 }
 
 void al_proc_release(al_proc_t *p, bool loop_alive) {
-  if (!loop_alive || p->reaped || p->io.fd < 0 || al_proc_poll(p) != 0) {
-    if (loop_alive)
+  if (!loop_alive || p->reaped || al_proc_poll(p) != 0) {
+    if (loop_alive && p->io.fd >= 0)
       al_io_close(&p->io);
     else if (p->io.fd >= 0)
       close(p->io.fd);
     free(p);
     return;
   }
-  al_io_stop(&p->io, AL_WAKE_CLOSED);
-  ev_io_init(&p->orphan, orphan_cb, p->io.fd, EV_READ);
-  ev_io_start(p->io.loop->ev, &p->orphan);
+  if (p->io.fd >= 0) {
+    al_io_stop(&p->io, AL_WAKE_CLOSED);
+    ev_io_init(&p->orphan, orphan_cb, p->io.fd, EV_READ);
+    ev_io_start(p->io.loop->ev, &p->orphan);
+  } else {
+    ev_timer_init(&p->orphan_tm, orphan_tm_cb, 0.05, 0.05);
+    ev_timer_start(p->io.loop->ev, &p->orphan_tm);
+  }
   ev_unref(p->io.loop->ev); /* an orphan does not keep the loop running */
   pthread_mutex_lock(&orphans_lock);
   p->prev = NULL;
@@ -171,6 +201,6 @@ void al_proc_close_loop(al_loop_t *loop) {
     pthread_mutex_unlock(&orphans_lock);
     if (!p)
       return;
-    drop_orphan(p, true);
+    drop_orphan(p);
   }
 }

@@ -4,6 +4,9 @@
 -- while the main task waits on stdin or on a child; and the responsive
 -- CLI tutorial (scripts/06_responsive_cli.lua).
 local aloop = require "aloop"
+-- stderr without valgrind's own notes (under ALOOP_WRAP=valgrind, version
+-- 3.19 warns that it does not know pidfd_open; aloop then polls instead)
+local function noted(err) return (err:gsub("%-%-%d+%-%- [^\n]*\n", "")) end
 local N = dofile("spec/net_helper.lua")
 
 local function fixture(name) return "spec/fixtures/" .. name end
@@ -21,14 +24,14 @@ end
 describe("aloop.input", function()
   it("reads the lines of a pipe, then nil at the end, leaving O_NONBLOCK off", function()
     local out, err, code = H.sh("printf 'a\\n\\nlast' | " .. H.aloop_command({ fixture("stdin_lines.lua") }))
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     assert.equal("1:[a]\n2:[]\n3:[last]\nagain? eof\tnil\nnonblock\tfalse\n", out)
   end)
 
   it("reads a regular file (which epoll cannot watch)", function()
     local out, err, code = H.aloop({ fixture("stdin_lines.lua") }, "one\ntwo\n")
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     assert.equal("1:[one]\n2:[two]\nagain? eof\tnil\nnonblock\tfalse\n", out)
   end)
@@ -51,7 +54,7 @@ describe("aloop.input", function()
 
   it("shares one buffer with aloop.stdin(), a read-only stream", function()
     local out, err, code = H.aloop({ fixture("stdin_mixed.lua") }, "first\nabcdef\nlast\nend")
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     local lines = H.split_lines(out)
     assert.equal("> input\tfirst", lines[1])
@@ -66,7 +69,7 @@ describe("aloop.input", function()
   it("keeps half a line read by a cancelled input for the next one", function()
     local out, err, code = H.sh("(printf 'par'; sleep 0.8; printf 'tial\\nrest\\n') | " ..
       H.aloop_command({ fixture("stdin_cancel.lua") }), nil, 20)
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     assert.equal("first? \ncancelled\ttrue\nsecond? line\tpartial\nticked\ttrue\n", out)
   end)
@@ -80,7 +83,7 @@ describe("aloop.input", function()
         s:close()
         print(aloop.stdin() ~= s, aloop.stdin() == aloop.stdin())
       end)]] }, "one\ntwo\n")
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     assert.equal("one\ttwo\n\ntrue\ttrue\n", out)
   end)
@@ -116,7 +119,7 @@ describe("the aloop command and signals", function()
         local out, err = p:communicate()
         assert.equal(case.code, p.returncode, out .. err)
         assert.equal("finally\ttrue\nclosed\n", out)
-        assert.equal(case.msg .. "\n", err)
+        assert.equal(case.msg .. "\n", noted(err))
       end, 20))
 
     it(case.sig .. " cancels the main task waiting on a child", N.async(function()
@@ -127,7 +130,7 @@ describe("the aloop command and signals", function()
       local out, err = p:communicate()
       assert.equal(case.code, p.returncode)
       assert.equal("finally\ttrue\nclosed\n", out)
-      assert.equal(case.msg .. "\n", err)
+      assert.equal(case.msg .. "\n", noted(err))
     end, 20))
   end
 
@@ -144,7 +147,7 @@ describe("the aloop command and signals", function()
   end, 20))
 end)
 
-describe("scripts/06_responsive_cli.lua", function()
+describe("scripts/06_responsive_cli.lua #slow", function()
   local EXPECT_END = "Exiting...\nBackground worker cancelled\n"
 
   for _, mode in ipairs(H.script_modes) do
@@ -152,7 +155,7 @@ describe("scripts/06_responsive_cli.lua", function()
       local cmd = "(printf 'hello\\n'; sleep 1; printf 'quit\\n') | env ALOOP_CLI_PERIOD=0.1 " ..
         mode.command({ "scripts/06_responsive_cli.lua" })
       local out, err, code = H.sh(cmd, nil, 20)
-      assert.equal("", err)
+      assert.equal("", noted(err))
       assert.equal(0, code)
       local s = out:find("Received command: hello\n", 1, true)
       assert.truthy(s, out)
@@ -179,7 +182,7 @@ describe("scripts/06_responsive_cli.lua", function()
   it("prints Working... every 2 s by default", function()
     local out, err, code = H.sh("(sleep 2.5; printf 'quit\\n') | " ..
       H.aloop_command({ "scripts/06_responsive_cli.lua" }), nil, 20)
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     assert.equal("Enter command: Working...\nWorking...\n" .. EXPECT_END, out)
   end)

@@ -7,6 +7,9 @@
 -- Process whose child is still reaped. Every test checks that no
 -- descriptor, watcher or zombie is left; also scripts/subprocesses.lua.
 local aloop = require "aloop"
+-- stderr without valgrind's own notes (under ALOOP_WRAP=valgrind, version
+-- 3.19 warns that it does not know pidfd_open; aloop then polls instead)
+local function noted(err) return (err:gsub("%-%-%d+%-%- [^\n]*\n", "")) end
 local N = dofile("spec/net_helper.lua")
 local sp = aloop.subprocess
 
@@ -232,7 +235,7 @@ describe("children", function()
     local out, err, code = H.sh("trap '' INT HUP PIPE; " .. H.aloop_command({ "-e", [[
       local p = aloop.subprocess.exec("grep", "^SigIgn", "/proc/self/status", { stdout = "pipe" })
       print(tonumber(p:communicate():match("(%x+)%s*$"), 16) & 0x7fffffff)]] }))
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     assert.equal("0\n", out)
   end)
@@ -288,7 +291,7 @@ end)
 describe("scripts/subprocesses.lua", function()
   it("runs commands at once and gathers their outputs, with a timeout", function()
     local out, err, code = H.aloop({ "scripts/subprocesses.lua" }, nil, 20)
-    assert.equal("", err)
+    assert.equal("", noted(err))
     assert.equal(0, code)
     assert.equal(table.concat({
       "echo hello: exit 0: hello",
