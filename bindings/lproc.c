@@ -129,7 +129,7 @@ static int p_spawn(lua_State *L) {
   lua_settop(L, 9);
   o.file = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  o.argv = str_array(L, 2, 0);              /* 10 */
+  o.argv = str_array(L, 2, 0); /* 10 */
   o.envp = lua_istable(L, 3) ? str_array(L, 3, 1) : NULL;
   o.cwd = lua_tostring(L, 4);
   o.search = lua_toboolean(L, 8);
@@ -250,10 +250,8 @@ static int p_fflush(lua_State *L) {
 void laloop_close_procs(lstate *S) { al_proc_close_loop(&S->loop); }
 
 void laloop_open_procs(lua_State *L, int mod, int up) {
-  static const luaL_Reg methods[] = {{"poll", p_poll},
-                                     {"wait", p_wait},
-                                     {"signal", p_signal},
-                                     {NULL, NULL}};
+  static const luaL_Reg methods[] = {
+      {"poll", p_poll}, {"wait", p_wait}, {"signal", p_signal}, {NULL, NULL}};
   static const luaL_Reg metas[] = {{"__gc", p_gc}, {NULL, NULL}};
   static const luaL_Reg fns[] = {{"spawn", p_spawn},
                                  {"stdin", p_stdin},
@@ -263,10 +261,12 @@ void laloop_open_procs(lua_State *L, int mod, int up) {
   static const struct {
     const char *name;
     int signo;
-  } sigs[] = {{"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},
-              {"SIGKILL", SIGKILL}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
-              {"SIGPIPE", SIGPIPE}, {"SIGALRM", SIGALRM}, {"SIGTERM", SIGTERM},
-              {"SIGCONT", SIGCONT}, {"SIGSTOP", SIGSTOP}, {"SIGTSTP", SIGTSTP},
+  } sigs[] = {{"SIGHUP", SIGHUP},     {"SIGINT", SIGINT},
+              {"SIGQUIT", SIGQUIT},   {"SIGKILL", SIGKILL},
+              {"SIGUSR1", SIGUSR1},   {"SIGUSR2", SIGUSR2},
+              {"SIGPIPE", SIGPIPE},   {"SIGALRM", SIGALRM},
+              {"SIGTERM", SIGTERM},   {"SIGCONT", SIGCONT},
+              {"SIGSTOP", SIGSTOP},   {"SIGTSTP", SIGTSTP},
               {"SIGWINCH", SIGWINCH}, {NULL, 0}};
   int i;
   lua_newtable(L); /* aloop._proc: the private side, for aloop/process.lua */

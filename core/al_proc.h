@@ -27,14 +27,14 @@ typedef struct al_spawn {
 } al_spawn_t;
 
 typedef struct al_proc {
-  al_io_t io;          /* read-only: the pidfd, readable once it exited
+  al_io_t io;         /* read-only: the pidfd, readable once it exited
                           (-1 when the system has none) */
-  int pid;             /* read-only */
-  int status;          /* read-only, once reaped: the exit code, or minus
+  int pid;            /* read-only */
+  int status;         /* read-only, once reaped: the exit code, or minus
                           the number of the signal that killed it */
-  bool reaped;         /* read-only */
-  ev_io orphan;        /* private: reaps a child its owner let go of ... */
-  ev_timer orphan_tm;  /* ... or, without a pidfd, looks every 50 ms */
+  bool reaped;        /* read-only */
+  ev_io orphan;       /* private: reaps a child its owner let go of ... */
+  ev_timer orphan_tm; /* ... or, without a pidfd, looks every 50 ms */
   struct al_proc *next, *prev; /* private: the list of orphans */
 } al_proc_t;
 

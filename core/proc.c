@@ -10,12 +10,64 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "al_proc.h"
 
 static _Atomic int no_pidfd; /* pidfd_open said ENOSYS */
+
+/* Whether path names a file we may execute: 0 or the error. */
+static int executable(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return -errno;
+  if (S_ISDIR(st.st_mode))
+    return AL_EACCES;
+  return access(path, X_OK) == 0 ? 0 : -errno;
+}
+
+/* The errors posix_spawn would report from the child, found first: the
+ * common ones (no such program, not executable, no such cwd) then do not
+ * depend on the C library telling them (under valgrind it cannot). */
+static int precheck(const al_spawn_t *o) {
+  struct stat st;
+  int first = AL_ENOENT;
+  if (o->cwd) {
+    if (stat(o->cwd, &st) != 0)
+      return -errno;
+    if (!S_ISDIR(st.st_mode))
+      return AL_ENOTDIR;
+  }
+  if (o->file[0] == '\0')
+    return AL_ENOENT;
+  if (!o->search || strchr(o->file, '/'))
+    return executable(o->file);
+  {
+    const char *path = getenv("PATH"), *p;
+    char buf[4096];
+    if (!path)
+      path = "/bin:/usr/bin";
+    for (p = path;; p = strchr(p, ':') + 1) {
+      size_t dl = strcspn(p, ":");
+      int r;
+      if (dl + strlen(o->file) + 2 <= sizeof buf) {
+        memcpy(buf, dl ? p : ".", dl ? dl : 1);
+        buf[dl ? dl : 1] = '/';
+        strcpy(buf + (dl ? dl : 1) + 1, o->file);
+        r = executable(buf);
+        if (r == 0)
+          return 0;
+        if (r == AL_EACCES)
+          first = r; /* as execvp: EACCES if one was found but refused */
+      }
+      if (p[dl] == '\0')
+        break;
+    }
+  }
+  return first;
+}
 
 int al_proc_spawn(al_proc_t *p, al_loop_t *loop, const al_spawn_t *o) {
   posix_spawn_file_actions_t fa;
@@ -26,6 +78,9 @@ int al_proc_spawn(al_proc_t *p, al_loop_t *loop, const al_spawn_t *o) {
   memset(p, 0, sizeof *p);
   p->pid = -1;
   al_io_init(&p->io, loop, -1);
+  r = precheck(o);
+  if (r != 0)
+    return r;
   if (posix_spawn_file_actions_init(&fa) != 0)
     return AL_ENOMEM;
   if (posix_spawnattr_init(&at) != 0) {
@@ -56,7 +111,7 @@ int al_proc_spawn(al_proc_t *p, al_loop_t *loop, const al_spawn_t *o) {
   posix_spawnattr_destroy(&at);
   if (r != 0)
     return -r;
-  pfd = no_pidfd ? -1 : pidfd_open(pid, 0); /* close-on-exec */
+  pfd = no_pidfd ? -1 : pidfd_open(pid, 0);       /* close-on-exec */
   if (pfd < 0 && (no_pidfd || errno == ENOSYS)) { /* waits will poll */
     no_pidfd = 1; /* (asked once: valgrind warns on each call) */
     p->pid = pid;

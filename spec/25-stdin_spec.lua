@@ -66,13 +66,19 @@ describe("aloop.input", function()
     assert.truthy(lines[7]:find("^false\t.*write after write_eof"), lines[7])
   end)
 
-  it("keeps half a line read by a cancelled input for the next one", function()
-    local out, err, code = H.sh("(printf 'par'; sleep 0.8; printf 'tial\\nrest\\n') | " ..
-      H.aloop_command({ fixture("stdin_cancel.lua") }), nil, 20)
+  it("keeps half a line read by a cancelled input for the next one", N.async(function()
+    local p = start({ fixture("stdin_cancel.lua") })
+    assert.equal("first? ", p.stdout:readuntil("first? "))
+    p.stdin:write("par")
+    p.stdin:drain()
+    aloop.sleep(0.3) -- (whether aloop has read it yet or not, it must be kept)
+    p:send_signal("SIGUSR1")
+    assert.equal("\ncancelled\ttrue\nsecond? ", p.stdout:readuntil("second? "))
+    local out, err = p:communicate("tial\nrest\n")
     assert.equal("", noted(err))
-    assert.equal(0, code)
-    assert.equal("first? \ncancelled\ttrue\nsecond? line\tpartial\nticked\ttrue\n", out)
-  end)
+    assert.equal(0, p.returncode)
+    assert.equal("line\tpartial\nticked\ttrue\n", out)
+  end, 30))
 
   it("works under lua5.4 too; once the script closes the stream, a new one is made", function()
     local out, err, code = H.lua({ "-e", [[
@@ -150,40 +156,60 @@ end)
 describe("scripts/06_responsive_cli.lua #slow", function()
   local EXPECT_END = "Exiting...\nBackground worker cancelled\n"
 
-  for _, mode in ipairs(H.script_modes) do
-    it("answers commands through a pipe while the worker keeps working (" .. mode.name .. ")", function()
-      local cmd = "(printf 'hello\\n'; sleep 1; printf 'quit\\n') | env ALOOP_CLI_PERIOD=0.1 " ..
-        mode.command({ "scripts/06_responsive_cli.lua" })
-      local out, err, code = H.sh(cmd, nil, 20)
-      assert.equal("", noted(err))
-      assert.equal(0, code)
-      local s = out:find("Received command: hello\n", 1, true)
-      assert.truthy(s, out)
-      local between = out:sub(s, out:find("Exiting...", 1, true))
-      local _, n = between:gsub("Working%.%.%.", "")
-      assert.is_true(n >= 3, "Working... lines while input waited: " .. n .. "\n" .. out)
-      assert.equal(EXPECT_END, out:sub(-#EXPECT_END))
-    end)
+  -- Drive the script in cmdline: wait for its prompt, type a command, wait
+  -- for its answer, let `wait` seconds pass, type quit. Returns all it
+  -- printed and the Working... lines printed while the second input waited.
+  local function drive(cmdline, wait)
+    local p = aloop.subprocess.shell("exec " .. cmdline, { stdin = "pipe", stdout = "pipe" })
+    local seen = p.stdout:readuntil("Enter command: ")
+    p.stdin:write("hi there\n")
+    seen = seen .. p.stdout:readuntil("Received command: hi there")
+    aloop.sleep(wait)
+    p.stdin:write("quit\n")
+    local rest = p.stdout:read()
+    p.stdin:close()
+    p.stdout:close()
+    assert.equal(0, p:wait())
+    local _, n = rest:sub(1, rest:find("Exiting...", 1, true)):gsub("Working%.%.%.", "")
+    return (seen .. rest):gsub("\r", ""), n
   end
 
-  it("runs in a pseudo-terminal", function()
-    local cmd = "(printf 'hi there\\n'; sleep 1; printf 'quit\\n'; sleep 0.5) | " ..
-      "env ALOOP_CLI_PERIOD=0.1 script -qec " ..
-      q(H.aloop_command({ "scripts/06_responsive_cli.lua" })) .. " /dev/null"
-    local out, _, code = H.sh(cmd, nil, 20)
-    assert.equal(0, code)
-    out = out:gsub("\r", "")
-    assert.truthy(out:find("Enter command: Received command: hi there\n", 1, true), out)
-    local _, n = out:gsub("Working%.%.%.", "")
+  for _, mode in ipairs(H.script_modes) do
+    it("answers commands through a pipe while the worker keeps working (" .. mode.name .. ")",
+      N.async(function()
+        local out, n = drive("env ALOOP_CLI_PERIOD=0.05 " .. mode.command({ "scripts/06_responsive_cli.lua" }), 1)
+        assert.truthy(out:find("^Enter command: .*Received command: hi there\nEnter command: "), out)
+        assert.is_true(n >= 3, "Working... lines while input waited: " .. n .. "\n" .. out)
+        assert.equal(EXPECT_END, out:sub(-#EXPECT_END))
+      end, 30))
+  end
+
+  it("runs in a pseudo-terminal", N.async(function()
+    local out, n = drive("env ALOOP_CLI_PERIOD=0.05 script -qec " ..
+      q(H.aloop_command({ "scripts/06_responsive_cli.lua" })) .. " /dev/null", 1)
+    assert.truthy(out:find("^Enter command: .*\nReceived command: hi there\nEnter command: "), out)
     assert.is_true(n >= 3, out)
     assert.truthy(out:find(EXPECT_END, 1, true), out)
-  end)
+  end, 30))
 
-  it("prints Working... every 2 s by default", function()
-    local out, err, code = H.sh("(sleep 2.5; printf 'quit\\n') | " ..
-      H.aloop_command({ "scripts/06_responsive_cli.lua" }), nil, 20)
-    assert.equal("", noted(err))
-    assert.equal(0, code)
-    assert.equal("Enter command: Working...\nWorking...\n" .. EXPECT_END, out)
-  end)
+  it("prints Working... every 2 s by default", N.async(function()
+    -- in a terminal each line comes out as it is printed: time two of them
+    local p = aloop.subprocess.shell("exec script -qec " ..
+      q(H.aloop_command({ "scripts/06_responsive_cli.lua" })) .. " /dev/null",
+      { stdin = "pipe", stdout = "pipe" })
+    local times = {}
+    while #times < 3 do
+      local line = p.stdout:readline()
+      assert.truthy(line ~= "", "no more output")
+      if line:find("Working...", 1, true) then times[#times + 1] = aloop.time() end
+    end
+    p.stdin:write("quit\n")
+    local rest = p.stdout:read()
+    p.stdin:close()
+    p.stdout:close()
+    assert.equal(0, p:wait())
+    assert.truthy(rest:find("Exiting...\r\nBackground worker cancelled\r\n", 1, true), rest)
+    local dt = times[3] - times[2]
+    assert.is_true(dt > 1.5 and dt < 3, "period " .. dt)
+  end, 30))
 end)
