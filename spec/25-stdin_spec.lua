@@ -140,6 +140,23 @@ describe("the aloop command and signals", function()
     end, 20))
   end
 
+  it("a script with an on_signal handler for SIGTERM handles it itself", N.async(function()
+    local p = start({ "-e", [[
+      io.stdout:setvbuf("line")
+      local got = false
+      aloop.on_signal("SIGTERM", function() print("handled") got = true end)
+      print("started")
+      while not got do aloop.sleep(0.02) end -- (a handler keeps no loop alive)
+      print("main goes on")]] })
+    wait_started(p)
+    p:terminate()
+    p:wait()
+    local out, err = p:communicate()
+    assert.equal(0, p.returncode)
+    assert.equal("handled\nmain goes on\n", out)
+    assert.equal("", noted(err))
+  end, 20))
+
   it("lua5.4 scripts keep SIGTERM: it ends them at once", N.async(function()
     local p = aloop.subprocess.shell("exec " .. H.lua_command({ "-e", [[
       local aloop = require "aloop"
