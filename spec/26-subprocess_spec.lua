@@ -288,6 +288,26 @@ describe("children", function()
   end))
 end)
 
+describe("a state that closes", function()
+  it("lets go of children still running, without waiting for them", function()
+    local out, err, code, secs = H.lua({ "-e", [[
+      local aloop = require "aloop"
+      aloop.run(function()
+        local p = aloop.subprocess.exec("sleep", "10", { stdout = "pipe" })
+        local q = aloop.subprocess.exec("sleep", "10")
+        p, q = nil, nil
+        collectgarbage()
+        collectgarbage()
+        local r = aloop.subprocess.exec("sleep", "10") -- held as the state closes
+        print("done", r.returncode)
+      end)]] }, nil, 20)
+    assert.equal("", noted(err))
+    assert.equal(0, code)
+    assert.equal("done\tnil\n", out)
+    assert.is_true(secs < 8, "took " .. secs .. " s") -- not the 10 s of the children
+  end)
+end)
+
 describe("scripts/subprocesses.lua", function()
   it("runs commands at once and gathers their outputs, with a timeout", function()
     local out, err, code = H.aloop({ "scripts/subprocesses.lua" }, nil, 20)
