@@ -58,6 +58,9 @@ CURL_CFLAGS ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 override CARES_CFLAGS += $(CURL_CFLAGS)
 override CARES_LIBS += $(CURL_LIBS)
+CORE_SRC += core/proc.c
+BIND_SRC += bindings/lproc.c
+LUA_PARTS += bindings/lua/aloop/process.lua
 LIB_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/lparts.o
 HDRS     := core/al.h core/al_int.h bindings/laloop.h bindings/aloop.h
 HDRS     += core/al_dns.h

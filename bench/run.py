@@ -58,6 +58,10 @@ BENCHMARKS = [
         "name": "semaphore", "lua": "semaphore.lua", "py": "semaphore.py", "needs_aloop": True,
         "rows": [("Semaphore(10), 100k tasks", "seconds", "s", "ratio", 5)],
     },
+    {
+        "name": "spawn_proc", "lua": "spawn_proc.lua", "py": "spawn_proc.py", "needs_aloop": True,
+        "rows": [("subprocess spawn+wait 1000 `true`, 50 at a time", "seconds", "s", "info", None)],
+    },
     # The network benchmarks also run a plain C epoll program doing the same
     # work ("floor": build/echo_floor, built by `make bench`) as a third side.
     {

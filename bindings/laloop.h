@@ -80,7 +80,10 @@ struct lstate {
     ev_signal w;
     al_handle_t h;
     ltask *target;
-    int interrupted;
+    int interrupted;  /* the signal that cancelled it: SIGINT or SIGTERM */
+    int term;         /* the aloop command: SIGTERM cancels it too */
+    ev_signal termw;
+    al_handle_t termh;
   } sigint;
   lsig *signals[LALOOP_NSIG]; /* on_signal/wait_signal watchers (lsignal.c) */
   struct {            /* the embedding API (lembed.c) */
@@ -277,6 +280,10 @@ void laloop_open_dns(lua_State *L, int mod, int up);
 /* lhttp.c: laloop_http_close closes every HTTP session as the loop closes. */
 void laloop_http_close(lstate *S);
 void laloop_open_http(lua_State *L, int mod, int up);
+/* lproc.c: subprocesses and stdin; laloop_close_procs lets go of the
+ * children nobody holds any more as the loop closes. */
+void laloop_open_procs(lua_State *L, int mod, int up);
+void laloop_close_procs(lstate *S);
 
 /* generated from the files in bindings/lua/aloop by embed.lua */
 typedef struct laloop_part {

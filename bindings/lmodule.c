@@ -247,6 +247,7 @@ static int loop_gc(lua_State *L) {
   laloop_dns_close(S);
   laloop_threads_close(S);
   laloop_http_close(S);
+  laloop_close_procs(S);
   al_loop_close(&S->loop);
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
@@ -450,7 +451,8 @@ static int load_part(lua_State *L) {
 static int part_is_eager(const char *name) {
   return strcmp(name, "aloop.tasks") == 0 || strcmp(name, "aloop.sync") == 0 ||
          strcmp(name, "aloop.streams") == 0 ||
-         strcmp(name, "aloop.threads") == 0;
+         strcmp(name, "aloop.threads") == 0 ||
+         strcmp(name, "aloop.process") == 0;
 }
 
 /* The base library, opened into a fresh table: luaopen_base fills the
@@ -579,6 +581,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_streams(L, mod, up);
   laloop_open_threads(L, mod, up);
   laloop_open_http(L, mod, up);
+  laloop_open_procs(L, mod, up);
   lua_pushliteral(L, ALOOP_VERSION);
   lua_setfield(L, mod, "_VERSION");
   open_lua_parts(L, mod, up);

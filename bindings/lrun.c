@@ -1,7 +1,8 @@
 /* lrun.c -- aloop.run and who drives the scheduler: a top-level run drives
  * the loop until its main task is done, then cancels what is left under it
  * and runs its cleanup; called from a task, it runs a function as a child
- * task instead. Also Ctrl-C for top-level runs, and the process-wide table
+ * task instead. Also Ctrl-C for top-level runs (and SIGTERM in the aloop
+ * command: aloop._watch_sigterm), and the process-wide table
  * of signal owners (libev lets one loop only watch a given signal). */
 #include <pthread.h>
 #include <signal.h>
@@ -122,7 +123,7 @@ static void sigint_run(al_handle_t *h) {
     return; /* the script's on_signal handlers have Ctrl-C */
   if (end_nested_run(S, S->sigint.target, LALOOP_RUN_INTERRUPTED))
     return;
-  S->sigint.interrupted = 1;
+  S->sigint.interrupted = SIGINT;
   if (S->sigint.target)
     al_task_cancel(&S->sigint.target->t, NULL);
 }
@@ -150,11 +151,49 @@ static void start_sigint(lua_State *L, lstate *S) {
   ev_unref(S->loop.ev); /* Ctrl-C alone must not keep the loop alive */
 }
 
+/* SIGTERM, when the command asked for it: as Ctrl-C, so that a service
+ * stops gracefully (its cleanup runs) and then exits with 143. */
+static void sigterm_run(al_handle_t *h) {
+  lstate *S = al_container_of(h, lstate, sigint.termh);
+  if (laloop_signal_handled(S, SIGTERM))
+    return; /* the script's on_signal handlers have it */
+  S->sigint.interrupted = SIGTERM;
+  if (S->sigint.target)
+    al_task_cancel(&S->sigint.target->t, NULL);
+}
+
+static void sigterm_cb(struct ev_loop *ev, ev_signal *w, int revents) {
+  lstate *S = al_container_of(w, lstate, sigint.termw);
+  (void)ev;
+  (void)revents;
+  if (S->sigint.interrupted && !laloop_signal_handled(S, SIGTERM)) {
+    signal(SIGTERM, SIG_DFL); /* a second one: the cleanup is stuck */
+    raise(SIGTERM);
+  }
+  al_loop_post(&S->loop, &S->sigint.termh);
+}
+
+static void start_sigterm(lua_State *L, lstate *S) {
+  if (!S->sigint.term || ev_is_active(&S->sigint.termw))
+    return;
+  if (laloop_signal_claim(L, S, SIGTERM) != 0) {
+    lua_pop(L, 1);
+    return;
+  }
+  ev_signal_start(S->loop.ev, &S->sigint.termw);
+  ev_unref(S->loop.ev);
+}
+
 void laloop_stop_sigint(lstate *S) {
   if (ev_is_active(&S->sigint.w)) {
     ev_ref(S->loop.ev);
     ev_signal_stop(S->loop.ev, &S->sigint.w);
     laloop_signal_release(S, SIGINT);
+  }
+  if (ev_is_active(&S->sigint.termw)) {
+    ev_ref(S->loop.ev);
+    ev_signal_stop(S->loop.ev, &S->sigint.termw);
+    laloop_signal_release(S, SIGTERM);
   }
 }
 
@@ -192,6 +231,7 @@ static int run_toplevel_p(lua_State *L) {
   S->sigint.interrupted = 0;
   S->sigint.target = main;
   start_sigint(L, S);
+  start_sigterm(L, S);
   while (main->t.fut.state == AL_PENDING) {
     if (al_loop_step(&S->loop) == AL_STEP_STUCK &&
         !end_nested_run(S, main, LALOOP_RUN_STUCK)) {
@@ -211,6 +251,12 @@ static int run_toplevel_p(lua_State *L) {
   interrupted = S->sigint.interrupted;
   main->t.fut.flags |= AL_F_RETRIEVED; /* run raises it */
   laloop_report_unretrieved(L, S, &run->scope);
+  if (interrupted == SIGTERM) {
+    laloop_push_error(L, "SystemExit", "terminated by SIGTERM");
+    lua_pushinteger(L, 128 + SIGTERM);
+    lua_setfield(L, -2, "code");
+    return lua_error(L);
+  }
   if (interrupted)
     return laloop_error(L, "KeyboardInterrupt", NULL);
   if (stuck) /* main was cancelled for it, and its cleanup has run */
@@ -317,6 +363,13 @@ static int l_run(lua_State *L) {
 /* _run_script(chunk, ...): aloop.run for the command's script, whose task
  * is named "main" and takes no number, so that the tasks a script creates
  * are numbered as under lua5.4. */
+/* _watch_sigterm(): the aloop command's top-level runs treat SIGTERM as
+ * Ctrl-C (SystemExit, code 143); hosts and lua5.4 scripts keep it. */
+static int l_watch_sigterm(lua_State *L) {
+  laloop_state(L)->sigint.term = 1;
+  return 0;
+}
+
 static int l_run_script(lua_State *L) {
   lstate *S = laloop_state(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -328,10 +381,15 @@ static int l_run_script(lua_State *L) {
 
 void laloop_open_run(lua_State *L, int mod, int up) {
   static const luaL_Reg fns[] = {
-      {"run", l_run}, {"_run_script", l_run_script}, {NULL, NULL}};
+      {"run", l_run},
+      {"_run_script", l_run_script},
+      {"_watch_sigterm", l_watch_sigterm},
+      {NULL, NULL}};
   lstate *S = lua_touserdata(L, up);
   ev_signal_init(&S->sigint.w, sigint_cb, SIGINT);
   al_handle_init(&S->sigint.h, sigint_run);
+  ev_signal_init(&S->sigint.termw, sigterm_cb, SIGTERM);
+  al_handle_init(&S->sigint.termh, sigterm_run);
   lua_pushvalue(L, mod);
   lua_pushvalue(L, up);
   luaL_setfuncs(L, fns, 1);

@@ -1,7 +1,8 @@
 /* main.c -- the `aloop` command, in the manner of lua.c: run a script (or
  * -e code, or stdin) as the main task of aloop.run, with `arg` set as lua
  * sets it; report an uncaught error with the traceback of where it was
- * raised; exit 0, 1 on error, 130 after Ctrl-C. */
+ * raised; exit 0, 1 on error, 130 after Ctrl-C, 143 after SIGTERM (which
+ * cancels the main task as Ctrl-C does, so its cleanup runs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ static int msghandler(lua_State *L) {
   if (lua_istable(L, 1)) { /* Ctrl-C leaves quietly, with status 130 */
     lua_getfield(L, 1, "kind");
     if (lua_isstring(L, -1) &&
-        strcmp(lua_tostring(L, -1), "KeyboardInterrupt") == 0) {
+        (strcmp(lua_tostring(L, -1), "KeyboardInterrupt") == 0 ||
+         strcmp(lua_tostring(L, -1), "SystemExit") == 0)) {
       lua_pop(L, 1);
       return 1;
     }
@@ -130,6 +132,12 @@ static int report(lua_State *L, int status) {
       fprintf(stderr, "%s: interrupted\n", progname);
       return status;
     }
+    if (lua_isstring(L, -1) &&
+        strcmp(lua_tostring(L, -1), "SystemExit") == 0) {
+      lua_pop(L, 2);
+      fprintf(stderr, "%s: terminated\n", progname);
+      return status;
+    }
     lua_pop(L, 1);
   }
   if (status != LUA_OK) {
@@ -158,14 +166,20 @@ static int run_main(lua_State *L, int nargs) {
   return status;
 }
 
-static int is_interrupt(lua_State *L, int status) {
-  int yes = 0;
+/* The exit status for an error: 130 after Ctrl-C, 143 after SIGTERM. */
+static int exit_code(lua_State *L, int status) {
+  int code = 1;
+  const char *kind;
   if (status == LUA_OK || !lua_istable(L, -1))
-    return 0;
+    return 1;
   lua_getfield(L, -1, "kind");
-  yes = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "KeyboardInterrupt") == 0;
+  kind = lua_tostring(L, -1);
+  if (kind && strcmp(kind, "KeyboardInterrupt") == 0)
+    code = 130;
+  else if (kind && strcmp(kind, "SystemExit") == 0)
+    code = 143;
   lua_pop(L, 1);
-  return yes;
+  return code;
 }
 
 /* The protected main: everything runs under one lua_pcall, as in lua.c. */
@@ -195,6 +209,8 @@ static int pmain(lua_State *L) {
   }
   luaL_openlibs(L);
   luaL_requiref(L, "aloop", luaopen_aloop, 0);
+  lua_getfield(L, -1, "_watch_sigterm"); /* SIGTERM stops the script too */
+  lua_call(L, 0, 0);
   lua_pop(L, 1);
   create_arg_table(L, argc, argv, o.script);
   /* -e and -l, in order, before the script */
@@ -210,7 +226,7 @@ static int pmain(lua_State *L) {
       if (status == LUA_OK)
         status = run_main(L, 0);
       if (status != LUA_OK) {
-        int code_ = is_interrupt(L, status) ? 130 : 1;
+        int code_ = exit_code(L, status);
         report(L, status);
         lua_pushinteger(L, code_);
         return 1;
@@ -241,7 +257,7 @@ static int pmain(lua_State *L) {
       status = run_main(L, nargs);
     }
     if (status != LUA_OK) {
-      int code_ = is_interrupt(L, status) ? 130 : 1;
+      int code_ = exit_code(L, status);
       report(L, status);
       lua_pushinteger(L, code_);
       return 1;

@@ -87,7 +87,12 @@ enum al_stream_flag {
   AL_S_SHUT_DONE = 4,  /* writing is shut down */
   AL_S_CLOSE_WANT = 8, /* close: close once flushed */
   AL_S_CLOSED = 16,    /* the descriptor is closed */
-  AL_S_DRAINED = 32    /* the last receive emptied the socket */
+  AL_S_DRAINED = 32,   /* the last receive emptied the socket */
+  /* set by the owner after al_stream_init: */
+  AL_S_PIPE = 64,  /* not a socket: read/write (a pipe, a terminal, a file);
+                      write_eof closes the descriptor */
+  AL_S_POLL = 128  /* a blocking descriptor (stdin, left as it is): read
+                      only when poll says it is ready */
 };
 
 struct al_stream {

@@ -4,7 +4,11 @@
  * as far as the socket takes them and the write watcher sends the rest in
  * C, waking drainers at the low-water mark and doing a deferred shutdown or
  * close once the buffer is empty. Sends use MSG_NOSIGNAL: a peer that went
- * away is an EPIPE, never a SIGPIPE. */
+ * away is an EPIPE, never a SIGPIPE. A stream over a pipe or a terminal
+ * (AL_S_PIPE) uses read/write instead, and its write_eof closes it. */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,12 +129,36 @@ static void write_failed(al_stream_t *s, int err) {
     notify(s);
 }
 
+/* write() to a pipe without a SIGPIPE: the signal is blocked around it and
+ * one it raised is taken back, so a reader that went away is an EPIPE, and
+ * the process's own disposition is left alone. */
+static ssize_t pipe_write(int fd, const char *p, size_t n) {
+  sigset_t set, old, pending;
+  ssize_t r;
+  int err, was_pending;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  sigpending(&pending);
+  was_pending = sigismember(&pending, SIGPIPE);
+  r = write(fd, p, n);
+  err = errno;
+  if (r < 0 && err == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    sigtimedwait(&set, NULL, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = err;
+  return r;
+}
+
 /* The output seam: bytes of the write buffer to the socket. A TLS filter
  * will encrypt into the buffer before this, so it stays as it is. Returns
  * the count sent (0 when the socket is full) or the error. */
 static long stream_output(al_stream_t *s, const char *p, size_t n) {
   for (;;) {
-    ssize_t r = send(s->io.fd, p, n, MSG_NOSIGNAL);
+    ssize_t r = s->flags & AL_S_PIPE ? pipe_write(s->io.fd, p, n)
+                                     : send(s->io.fd, p, n, MSG_NOSIGNAL);
     if (r >= 0)
       return (long)r;
     if (errno == EINTR)
@@ -192,6 +220,10 @@ static void flushed(al_stream_t *s) {
   }
   if ((s->flags & AL_S_SHUT_WANT) && !(s->flags & AL_S_SHUT_DONE)) {
     s->flags |= AL_S_SHUT_DONE;
+    if (s->flags & AL_S_PIPE) { /* a pipe's end of writing: close it */
+      do_close(s);
+      return;
+    }
     if (shutdown(s->io.fd, SHUT_WR) != 0 && !s->werr)
       s->werr = -errno;
   }
@@ -229,10 +261,17 @@ static long stream_input(al_stream_t *s, size_t want) {
                                      : want;
   char *p = al_buf_reserve(&s->rbuf, room);
   for (;;) {
-    ssize_t r = recv(s->io.fd, p, room, 0);
+    ssize_t r;
+    if (s->flags & AL_S_POLL) { /* a blocking descriptor: read if ready */
+      struct pollfd pf = {s->io.fd, POLLIN, 0};
+      if (poll(&pf, 1, 0) == 0)
+        return AL_EAGAIN;
+    }
+    r = s->flags & AL_S_PIPE ? read(s->io.fd, p, room)
+                             : recv(s->io.fd, p, room, 0);
     if (r > 0) {
       s->rbuf.len += (size_t)r;
-      if ((size_t)r < room)
+      if ((size_t)r < room && !(s->flags & AL_S_POLL))
         s->flags |= AL_S_DRAINED;
       return (long)r;
     }
@@ -403,6 +442,11 @@ int al_stream_write_eof(al_stream_t *s) {
   if (s->tls && !s->werr && al_tls_shutdown(s->tls)) /* close_notify first */
     tls_out(s);
   s->flags |= AL_S_SHUT_WANT;
+  if (s->wbuf.len == 0 && !s->werr && (s->flags & AL_S_PIPE)) {
+    s->flags |= AL_S_SHUT_DONE;
+    do_close(s);
+    return 0;
+  }
   if (s->wbuf.len == 0 && !s->werr) {
     s->flags |= AL_S_SHUT_DONE;
     if (shutdown(s->io.fd, SHUT_WR) != 0)
@@ -436,7 +480,7 @@ void al_stream_abort(al_stream_t *s) {
 }
 
 void al_stream_reset(al_stream_t *s) {
-  if (s->io.fd >= 0) {
+  if (s->io.fd >= 0 && !(s->flags & AL_S_PIPE)) {
     struct linger lg = {1, 0};
     setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
