@@ -483,6 +483,9 @@ static void push_parts_env(lua_State *L) {
                                   {LUA_MATHLIBNAME, luaopen_math},
                                   {LUA_COLIBNAME, luaopen_coroutine},
                                   {LUA_DBLIBNAME, luaopen_debug},
+                                  {LUA_IOLIBNAME, luaopen_io},
+                                  {LUA_OSLIBNAME, luaopen_os},
+                                  {LUA_UTF8LIBNAME, luaopen_utf8},
                                   {NULL, NULL}};
   const luaL_Reg *lib;
   int env;
