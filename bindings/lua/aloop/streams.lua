@@ -16,8 +16,8 @@ local type, error, pcall, xpcall, setmetatable, getmetatable, rawget, tostring, 
   type, error, pcall, xpcall, setmetatable, getmetatable, rawget, tostring, tonumber
 local ipairs, next, select = ipairs, next, select
 local mtype, tointeger, traceback = math.type, math.tointeger, debug.traceback
-local sformat, sfind, slower, sbyte, ssub, smatch, tconcat =
-  string.format, string.find, string.lower, string.byte, string.sub, string.match, table.concat
+local sgsub, sformat, sfind, slower, sbyte, ssub, smatch, tconcat =
+  string.gsub, string.format, string.find, string.lower, string.byte, string.sub, string.match, table.concat
 local argerror, typeerror, callable, need_task, check_delay =
   P.argerror, P.typeerror, P.callable, P.need_task, P.check_delay
 
@@ -380,7 +380,14 @@ local function new_server(handler, listeners, opts)
     _serving = false, _closed = false, _closed_future = new_future(),
   }, Server)
   SERVERS[self] = true
-  if opts.start_serving ~= false then start_serving(self) end
+  if opts.start_serving ~= false then
+    local ok, err = pcall(start_serving, self)
+    if not ok then -- (no loop runs: aloop's message, at the caller's line)
+      close(self)
+      if type(err) == "string" then err = sgsub(err, "^aloop/[%w_]+%.lua:%d+: ", "") end
+      error(err, 3)
+    end
+  end
   return self
 end
 
@@ -434,7 +441,7 @@ function aloop.start_server(handler, host, port, opts)
   else
     addrs = resolve(host, port, { family = family })
   end
-  return new_server(handler, listen_all(addrs, port, opts, limit, fname), opts)
+  return (new_server(handler, listen_all(addrs, port, opts, limit, fname), opts))
 end
 
 function aloop.start_unix_server(handler, path, opts)
@@ -444,7 +451,7 @@ function aloop.start_unix_server(handler, path, opts)
   opts = check_opts(opts, 3, fname)
   local limit = check_common(opts, 3, fname)
   local backlog = opts.backlog ~= nil and check_int(opts.backlog, 3, fname, "backlog", 0, nil, 2) or 100
-  return new_server(handler, { net.listen_unix(path, backlog, limit) }, opts)
+  return (new_server(handler, { net.listen_unix(path, backlog, limit) }, opts))
 end
 
 ------------------------------------------------------------------------------

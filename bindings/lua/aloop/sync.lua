@@ -13,11 +13,18 @@ local state_of, tostring_safe, callable = P.state, P.tostring, P.callable
 local setmetatable, getmetatable, rawget, error, type, pcall, pairs, ipairs =
   setmetatable, getmetatable, rawget, error, type, pcall, pairs, ipairs
 local mtype, sformat, sgsub, tsort = math.type, string.format, string.gsub, table.sort
+local isyieldable = coroutine.isyieldable
 
 -- The wait queue is private to the Lua parts (P.WaitQueue): its wait(where)
 -- takes the name of the method that waits, which only aloop may give.
 P.WaitQueue = WaitQueue
 aloop._WaitQueue = nil
+
+-- A string error of aloop's own, without its place in a Lua part.
+local function unplaced(e)
+  if type(e) ~= "string" then return e end
+  return (sgsub(e, "^aloop/[%w_]+%.lua:%d+: ", ""))
+end
 
 local function raise(kind, msg, level)
   error(new_error(kind, msg), level and level + 1 or 3)
@@ -95,7 +102,11 @@ aloop.Lock = function() return (new_lock()) end
 function Lock:acquire()
   local st = LOCKS[self]
   if st == nil then bad_self(self, "acquire", "Lock") end
-  st.q:wait("Lock:acquire")
+  local q = st.q
+  if not q:try() then
+    if not isyieldable() then need_task("Lock:acquire") end
+    q:wait("Lock:acquire")
+  end
   st.held = true
   return self
 end
@@ -137,7 +148,11 @@ local function semaphore_class(name, bounded)
   function cls:acquire()
     local st = states[self]
     if st == nil then bad_self(self, "acquire", cname) end
-    st.q:wait(where)
+    local q = st.q
+    if not q:try() then
+      if not isyieldable() then need_task(where) end
+      q:wait(where)
+    end
     return self
   end
   function cls:release()
@@ -215,6 +230,7 @@ function Event:wait()
   local st = EVENTS[self]
   if st == nil then bad_self(self, "wait", "Event") end
   if st.flag then return true end
+  if not isyieldable() then need_task("Event:wait") end
   st.q:wait("Event:wait")
   return true
 end
@@ -283,7 +299,11 @@ end
 function Condition:acquire()
   local st = CONDS[self]
   if st == nil then bad_self(self, "acquire", "Condition") end
-  st.lst.q:wait("Condition:acquire")
+  local q = st.lst.q
+  if not q:try() then
+    if not isyieldable() then need_task("Condition:acquire") end
+    q:wait("Condition:acquire")
+  end
   st.lst.held = true
   return self
 end
@@ -506,6 +526,7 @@ local function make_queue(cls, cname, maxsize, store, fetch, clear)
   function self.put(s, item)
     if s ~= self then return other(s, "put", item) end
     if maxsize > 0 and putters:must_wait(maxsize - n) then
+      if not isyieldable() then need_task(put_where) end
       while true do
         if shutdown then raise("QueueShutDown", "queue is shut down") end
         putters:wait(put_where)
@@ -547,6 +568,7 @@ local function make_queue(cls, cname, maxsize, store, fetch, clear)
   function self.get(s)
     if s ~= self then return other(s, "get") end
     if n == 0 or getters:must_wait(n) then
+      if not isyieldable() then need_task(get_where) end
       while true do
         if shutdown and n == 0 then raise("QueueShutDown", "queue is shut down") end
         getters:wait(get_where)
@@ -565,7 +587,10 @@ local function make_queue(cls, cname, maxsize, store, fetch, clear)
 
   function self.join(s)
     if s ~= self then return other(s, "join") end
-    if unfinished > 0 and not finished.flag then finished.q:wait(join_where) end
+    if unfinished > 0 and not finished.flag then
+      if not isyieldable() then need_task(join_where) end
+      finished.q:wait(join_where)
+    end
   end
 
   function self.shutdown(s, immediate)
@@ -823,7 +848,8 @@ local function group_create_task(self, fname, fn, ...)
   if st.exited then raise("RuntimeError", "TaskGroup is finished", 3) end
   if st.aborting then raise("RuntimeError", "TaskGroup is shutting down", 3) end
   if not callable(fn) then typeerror(fn, 1, fname, "function", 2) end
-  local task = create_task(fn, ...)
+  local ok, task = pcall(create_task, fn, ...)
+  if not ok then error(unplaced(task), 3) end
   st.seq = st.seq + 1
   st.tasks[task] = st.seq
   st.ntasks = st.ntasks + 1

@@ -12,6 +12,7 @@ local loop = aloop.get_event_loop()
 local call_soon, call_later = loop.call_soon, loop.call_later
 local setmetatable, getmetatable, rawget, type, error, pcall, pairs =
   setmetatable, getmetatable, rawget, type, error, pcall, pairs
+local sgsub = string.gsub
 local is_future, callable, check_delay, need_task, typeerror, argerror =
   P.is_future, P.callable, P.check_delay, P.need_task, P.typeerror, P.argerror
 local state_of = P.state
@@ -22,7 +23,13 @@ aloop.is_future = is_future
 -- the caller of the public function that asks (level 2 from here).
 local function ensure_future(x, fname, argn)
   if is_future(x) then return x end
-  if callable(x) then return create_task(x) end
+  if callable(x) then
+    local ok, t = pcall(create_task, x)
+    if ok then return t end
+    -- (no loop runs: aloop's message, at the caller's line)
+    if type(t) == "string" then t = sgsub(t, "^aloop/[%w_]+%.lua:%d+: ", "") end
+    error(t, 3)
+  end
   typeerror(x, argn, fname, "Task, Future or function", 2)
 end
 aloop.ensure_future = function(x)
