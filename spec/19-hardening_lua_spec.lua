@@ -7,6 +7,8 @@
 -- at call time (W8).
 local aloop = require "aloop"
 
+local N = dofile("spec/net_helper.lua")
+
 local HERE = "19%-hardening_lua_spec%.lua:%d+: "
 
 -- The error of fn(...), which must be a string that points at this file.
@@ -296,6 +298,35 @@ describe("hardening of the Lua parts", function()
       assert.is_true(prev <= v)
       prev = v
     end
+  end)
+
+  it("Server methods and Stream:lines check their object (B2)", N.async(function()
+    local srv <close> = aloop.start_server(N.echo, "127.0.0.1", 0)
+    for _, m in ipairs({ "start_serving", "is_serving", "close", "wait_closed", "serve_forever",
+      "port", "sockets" }) do
+      assert.matches("bad argument #1 to '" .. m .. "' %(aloop Server expected, got nil%)",
+        raises_here(srv[m]), nil, m)
+    end
+    assert.matches("aloop Server expected, got aloop%.Lock", raises_here(srv.close, aloop.Lock()))
+    assert.matches("bad argument #1 to '__tostring' %(aloop Server expected, got nil%)",
+      raises_here(getmetatable(srv).__tostring))
+    assert.is_true(srv:is_serving())
+    local s <close> = aloop.open_connection("127.0.0.1", srv:port())
+    assert.matches("bad argument #1 to 'lines' %(aloop Stream expected, got string%)",
+      raises_here(s.lines, "l"))
+    s:write("a\nb\n")
+    s:write_eof()
+    local got = {}
+    for line in s:lines() do got[#got + 1] = line end
+    assert.same({ "a", "b" }, got)
+  end))
+
+  it("outside a loop, start_server raises at the caller's line and keeps no socket (B3)", function()
+    local before = N.fds()
+    assert.matches("no running event loop",
+      raises_here(aloop.start_server, N.echo, "127.0.0.1", 0))
+    assert.matches("no running event loop", raises_here(aloop.shield, function() end))
+    assert.equal(before, N.fds())
   end)
 
   it("globals replaced or removed by a script do not break aloop (W8)", function()
