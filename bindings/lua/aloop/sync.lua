@@ -102,10 +102,12 @@ aloop.Lock = function() return (new_lock()) end
 function Lock:acquire()
   local st = LOCKS[self]
   if st == nil then bad_self(self, "acquire", "Lock") end
+  -- (where no task can wait, a free lock is taken all the same)
   local q = st.q
-  if not q:try() then
-    if not isyieldable() then need_task("Lock:acquire") end
+  if isyieldable() then
     q:wait("Lock:acquire")
+  elseif not q:try() then
+    need_task("Lock:acquire")
   end
   st.held = true
   return self
@@ -149,21 +151,22 @@ local function semaphore_class(name, bounded)
     local st = states[self]
     if st == nil then bad_self(self, "acquire", cname) end
     local q = st.q
-    if not q:try() then
-      if not isyieldable() then need_task(where) end
+    if isyieldable() then
       q:wait(where)
+    elseif not q:try() then
+      need_task(where)
     end
     return self
   end
   function cls:release()
     local st = states[self]
     if st == nil then bad_self(self, "release", cname) end
-    release(st, 2)
+    if bounded then release(st, 2) else st.q:grant(1) end
   end
   function cls:__close()
     local st = states[self]
     if st == nil then bad_self(self, "__close", cname) end
-    release(st, 2)
+    if bounded then release(st, 2) else st.q:grant(1) end
   end
   function cls:locked()
     local st = states[self]
@@ -300,9 +303,10 @@ function Condition:acquire()
   local st = CONDS[self]
   if st == nil then bad_self(self, "acquire", "Condition") end
   local q = st.lst.q
-  if not q:try() then
-    if not isyieldable() then need_task("Condition:acquire") end
+  if isyieldable() then
     q:wait("Condition:acquire")
+  elseif not q:try() then
+    need_task("Condition:acquire")
   end
   st.lst.held = true
   return self
@@ -505,20 +509,17 @@ local function make_queue(cls, cname, maxsize, store, fetch, clear)
     return shutdown
   end
 
-  -- level: from here to the caller of the public method
-  local function put_item(item, fname, level)
-    if shutdown then raise("QueueShutDown", "queue is shut down", level + 1) end
-    if maxsize > 0 and n >= maxsize then raise("QueueFull", "queue is full", level + 1) end
-    store(item, fname)
+  -- put and get have the whole path inline (they are the hot ones); errors
+  -- blame the caller of the public method.
+  function self.put_nowait(s, item)
+    if s ~= self then return other(s, "put_nowait", item) end
+    if shutdown then raise("QueueShutDown", "queue is shut down") end
+    if maxsize > 0 and n >= maxsize then raise("QueueFull", "queue is full") end
+    store(item, "put_nowait")
     n = n + 1
     if unfinished == 0 then finished.flag = false end
     unfinished = unfinished + 1
     getters:grant(1)
-  end
-
-  function self.put_nowait(s, item)
-    if s ~= self then return other(s, "put_nowait", item) end
-    put_item(item, "put_nowait", 2)
   end
 
   -- Room or items are kept for the waiters already woken (pending), so a
@@ -533,24 +534,36 @@ local function make_queue(cls, cname, maxsize, store, fetch, clear)
         if shutdown or n < maxsize then break end
       end
     end
-    put_item(item, "put", 2)
+    if shutdown then raise("QueueShutDown", "queue is shut down") end
+    if maxsize > 0 and n >= maxsize then raise("QueueFull", "queue is full") end
+    store(item, "put")
+    n = n + 1
+    if unfinished == 0 then finished.flag = false end
+    unfinished = unfinished + 1
+    getters:grant(1)
   end
 
-  local function get_item(fname, level)
-    if n == 0 then
-      if shutdown then raise("QueueShutDown", "queue is shut down", level + 1) end
-      raise("QueueEmpty", "queue is empty", level + 1)
+  -- fetch() failed (a PriorityQueue whose items do not compare): the item
+  -- claimed goes back.
+  local function fetch_failed(err, fname)
+    n = n + 1
+    if err.text then
+      error(sformat("aloop.%s:%s: the queued items do not compare (%s)", cname, fname, err.text), 3)
     end
+    error(err.value, 0)
+  end
+
+  local function empty_error()
+    if shutdown then raise("QueueShutDown", "queue is shut down", 3) end
+    raise("QueueEmpty", "queue is empty", 3)
+  end
+
+  function self.get_nowait(s)
+    if s ~= self then return other(s, "get_nowait") end
+    if n == 0 then empty_error() end
     n = n - 1 -- claimed before fetch() can run a finaliser
     local item, err = fetch()
-    if err ~= nil then -- (a PriorityQueue whose items do not compare)
-      n = n + 1
-      if err.text then
-        error(sformat("aloop.%s:%s: the queued items do not compare (%s)", cname, fname, err.text),
-          level + 1)
-      end
-      error(err.value, 0)
-    end
+    if err ~= nil then fetch_failed(err, "get_nowait") end
     if maxsize > 0 then putters:grant(1) end -- else none can wait
     if shutdown and n == 0 then
       -- Shut down and drained: getters that queued behind the last claimed
@@ -558,11 +571,6 @@ local function make_queue(cls, cname, maxsize, store, fetch, clear)
       getters:grant(getters:waiting())
     end
     return item
-  end
-
-  function self.get_nowait(s)
-    if s ~= self then return other(s, "get_nowait") end
-    return (get_item("get_nowait", 2))
   end
 
   function self.get(s)
@@ -575,7 +583,13 @@ local function make_queue(cls, cname, maxsize, store, fetch, clear)
         if n > 0 or shutdown then break end
       end
     end
-    return (get_item("get", 2))
+    if n == 0 then empty_error() end
+    n = n - 1
+    local item, err = fetch()
+    if err ~= nil then fetch_failed(err, "get") end
+    if maxsize > 0 then putters:grant(1) end
+    if shutdown and n == 0 then getters:grant(getters:waiting()) end
+    return item
   end
 
   function self.task_done(s)
@@ -739,9 +753,9 @@ function aloop.PriorityQueue(maxsize, opts)
     end
     return depth
   end
-  local function failed(e, fname) -- (level 4: the caller of put or put_nowait)
+  local function failed(e, fname) -- (level 3: the caller of put or put_nowait)
     local text = not lt and compare_text(e)
-    if text then argerror(1, fname, "item does not compare with the queued ones: " .. text, 4) end
+    if text then argerror(1, fname, "item does not compare with the queued ones: " .. text, 3) end
     error(e, 0)
   end
   return new_queue(PriorityQueue, "PriorityQueue", maxsize,
