@@ -7,17 +7,25 @@
 -- helpers P.
 local aloop, P = ...
 
+-- Everything is taken at load time: a script that replaces or removes a
+-- global (pairs, string, ...) or a field of the module does not change aloop.
 local net = aloop._net
 local Stream = net.Stream
 local create_task, is_cancelled, current_task = aloop.create_task, aloop.is_cancelled, aloop.current_task
-local type, error, pcall, xpcall, setmetatable, tostring, ipairs, select =
-  type, error, pcall, xpcall, setmetatable, tostring, ipairs, select
-local mtype, traceback = math.type, debug.traceback
+local new_error, new_future, getaddrinfo, wait = aloop.error, aloop.Future, aloop.getaddrinfo, aloop.wait
+local type, error, pcall, xpcall, setmetatable, getmetatable, rawget, tostring, tonumber =
+  type, error, pcall, xpcall, setmetatable, getmetatable, rawget, tostring, tonumber
+local ipairs, next, select = ipairs, next, select
+local mtype, tointeger, traceback = math.type, math.tointeger, debug.traceback
+local sgsub, sformat, sfind, slower, sbyte, ssub, smatch, tconcat =
+  string.gsub, string.format, string.find, string.lower, string.byte, string.sub, string.match, table.concat
+local argerror, typeerror, callable, need_task, check_delay =
+  P.argerror, P.typeerror, P.callable, P.need_task, P.check_delay
 
 local DEFAULT_LIMIT = 64 * 1024
 
 local function raise(kind, msg)
-  error(aloop.error(kind, msg), 3)
+  error(new_error(kind, msg), 3)
 end
 
 ------------------------------------------------------------------------------
@@ -38,11 +46,11 @@ local function resolve(host, port, opts)
   local fam = net.is_numeric(host)
   if fam then
     found[1] = { family = fam, host = host, port = port }
-  elseif host:lower() == "localhost" or host:lower() == "localhost." then
+  elseif slower(host) == "localhost" or slower(host) == "localhost." then
     found[1] = { family = "inet6", host = "::1", port = port }
     found[2] = { family = "inet", host = "127.0.0.1", port = port }
   else -- a name: the loop's resolver (c-ares), never blocking
-    for i, a in ipairs(aloop.getaddrinfo(host, port, { family = want })) do
+    for i, a in ipairs(getaddrinfo(host, port, { family = want })) do
       found[i] = { family = a.family, host = a.address, port = port }
     end
   end
@@ -52,7 +60,7 @@ local function resolve(host, port, opts)
       if a.family == want then kept[#kept + 1] = a end
     end
     if #kept == 0 then
-      local e = aloop.error("DNSError", "no " .. want .. " address for " .. host)
+      local e = new_error("DNSError", "no " .. want .. " address for " .. host)
       e.host = host
       error(e, 0)
     end
@@ -67,18 +75,18 @@ net.resolve = resolve
 
 local function check_opts(opts, argn, fname)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then P.typeerror(opts, argn, fname, "table", 2) end
+  if type(opts) ~= "table" then typeerror(opts, argn, fname, "table", 2) end
   return opts
 end
 
 -- level: how far the public function is from here (2: its caller).
 local function check_int(v, argn, fname, what, min, max, level)
   if mtype(v) ~= "integer" then
-    P.argerror(argn, fname, (what and (what .. " ") or "") .. "integer expected, got " ..
+    argerror(argn, fname, (what and (what .. " ") or "") .. "integer expected, got " ..
       (mtype(v) or type(v)), level)
   end
   if (min and v < min) or (max and v > max) then
-    P.argerror(argn, fname, (what or "value") .. " out of range", level)
+    argerror(argn, fname, (what or "value") .. " out of range", level)
   end
   return v
 end
@@ -90,9 +98,9 @@ local function check_common(opts, argn, fname)
 end
 
 local function check_port(port, argn, fname)
-  if type(port) == "string" and port:match("^%d+$") then port = math.tointeger(tonumber(port)) end
-  if mtype(port) ~= "integer" then P.typeerror(port, argn, fname, "port number", 2) end
-  if port < 0 or port > 65535 then P.argerror(argn, fname, "port out of range", 2) end
+  if type(port) == "string" and smatch(port, "^%d+$") then port = tointeger(tonumber(port)) end
+  if mtype(port) ~= "integer" then typeerror(port, argn, fname, "port number", 2) end
+  if port < 0 or port > 65535 then argerror(argn, fname, "port out of range", 2) end
   return port
 end
 
@@ -231,7 +239,7 @@ local function happy_eyeballs(addrs, o, delay)
           if not started[j]:done() then pending[#pending + 1] = started[j] end
         end
         if #pending == 0 then break end
-        aloop.wait(pending, { return_when = "FIRST_COMPLETED", timeout = i < n and delay or nil })
+        wait(pending, { return_when = "FIRST_COMPLETED", timeout = i < n and delay or nil })
         if i < n then break end -- one failed, or the delay passed: the next
       end
       if winner then break end
@@ -264,7 +272,7 @@ end
 
 function aloop.open_connection(host, port, opts)
   local fname = "open_connection"
-  if type(host) ~= "string" then P.typeerror(host, 1, fname, "string") end
+  if type(host) ~= "string" then typeerror(host, 1, fname, "string") end
   port = check_port(port, 2, fname)
   opts = check_opts(opts, 3, fname)
   local o = { limit = check_common(opts, 3, fname), nodelay = opts.nodelay ~= false }
@@ -274,20 +282,20 @@ function aloop.open_connection(host, port, opts)
   elseif delay == false then
     delay = nil
   else
-    P.check_delay(delay, 3, fname)
+    check_delay(delay, 3, fname)
   end
   local family = opts.family
   if family ~= nil then
     family = families[family]
-    if not family then P.argerror(3, fname, "family must be \"inet\" or \"inet6\"") end
+    if not family then argerror(3, fname, "family must be \"inet\" or \"inet6\"") end
   end
-  P.need_task(fname)
+  need_task(fname)
   local la = opts.local_addr
   if la ~= nil then
     local lh, lp
     if type(la) == "string" then lh, lp = la, 0
     elseif type(la) == "table" then lh, lp = la[1] or la.host, la[2] or la.port or 0
-    else P.typeerror(la, 3, fname, "local_addr as {host, port}") end
+    else typeerror(la, 3, fname, "local_addr as {host, port}") end
     local found = resolve(lh, lp, { family = family })
     o.local_host, o.local_port = found[1].host, check_port(lp, 3, fname)
     family = family or found[1].family
@@ -301,11 +309,11 @@ end
 
 function aloop.open_unix_connection(path, opts)
   local fname = "open_unix_connection"
-  if type(path) ~= "string" then P.typeerror(path, 1, fname, "string") end
+  if type(path) ~= "string" then typeerror(path, 1, fname, "string") end
   opts = check_opts(opts, 2, fname)
   local limit = check_common(opts, 2, fname)
   local ctx, name, timeout = client_tls(opts, nil, 2, fname)
-  P.need_task(fname)
+  need_task(fname)
   local s = net.connect(path, nil, nil, nil, false, limit)
   if ctx then return handshake(s, ctx, name, timeout) end
   return s
@@ -316,15 +324,22 @@ end
 
 -- for line in stream:lines([fmt]) do: lines without their "\n" ("l"), or
 -- with it ("L"), as file:lines; the last line may lack one.
+local readline = Stream.readline
 function Stream.lines(self, fmt)
+  if getmetatable(self) ~= Stream then
+    local mt = getmetatable(self)
+    local name = type(mt) == "table" and rawget(mt, "__name")
+    argerror(1, "lines", "aloop Stream expected, got " ..
+      (self ~= self and "nan" or type(name) == "string" and name or type(self)))
+  end
   if fmt ~= nil and fmt ~= "l" and fmt ~= "L" then
-    P.argerror(1, "lines", "invalid format (\"l\" or \"L\" expected)")
+    argerror(1, "lines", "invalid format (\"l\" or \"L\" expected)")
   end
   local keep = fmt == "L"
   return function()
-    local line = self:readline()
+    local line = readline(self)
     if line == "" then return nil end
-    if not keep and line:byte(-1) == 10 then line = line:sub(1, -2) end
+    if not keep and sbyte(line, -1) == 10 then line = ssub(line, 1, -2) end
     return line
   end
 end
@@ -334,6 +349,16 @@ end
 
 local Server = { __name = "aloop.Server" }
 Server.__index = Server
+
+-- The servers made here (weak keys): each method checks its `self`.
+local SERVERS = setmetatable({}, { __mode = "k" })
+local function check_self(v, fname)
+  if SERVERS[v] then return end
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  argerror(1, fname, "aloop Server expected, got " ..
+    (v ~= v and "nan" or type(name) == "string" and name or type(v)), 2)
+end
 
 -- Each connection: handler(stream) as a task; an error it raises goes to
 -- the loop's exception handler with its traceback; the stream is closed
@@ -362,13 +387,15 @@ local function serve_conn(self, stream)
   end
 end
 
+local close
+
 -- One per listening socket, in the scope of the run that started the
 -- server: cancelled with it, and then the server closes.
 local function acceptor(self, l)
   while true do
     local ok, s = pcall(l.accept, l)
     if not ok then
-      self:close()
+      close(self)
       error(s, 0)
     end
     if not s then return end
@@ -377,7 +404,7 @@ local function acceptor(self, l)
   end
 end
 
-function Server:start_serving()
+local function start_serving(self)
   if self._closed then raise("RuntimeError", "server is closed") end
   if self._serving then return end
   self._serving = true
@@ -386,21 +413,39 @@ function Server:start_serving()
   end
 end
 
-function Server:is_serving() return self._serving and not self._closed end
+function Server:start_serving()
+  check_self(self, "start_serving")
+  start_serving(self)
+end
 
-function Server:close()
+function Server:is_serving()
+  check_self(self, "is_serving")
+  return self._serving and not self._closed
+end
+
+function close(self)
   if self._closed then return end
   self._closed = true
   for _, l in ipairs(self._listeners) do l:close() end
   for _, t in ipairs(self._acceptors) do t:cancel() end
   if not self._closed_future:done() then self._closed_future:set_result(true) end
 end
-Server.__close = Server.close
+
+function Server:close()
+  check_self(self, "close")
+  close(self)
+end
+
+function Server:__close()
+  check_self(self, "__close")
+  close(self)
+end
 
 -- wait_closed(): until close() was called and every connection handler
 -- has finished (as asyncio 3.12).
 function Server:wait_closed()
-  P.need_task("Server:wait_closed")
+  check_self(self, "wait_closed")
+  need_task("Server:wait_closed")
   if not self._closed then self._closed_future:await() end
   while true do
     local t = next(self._conns)
@@ -412,17 +457,19 @@ end
 
 -- serve_forever(): serve until closed; cancelling it closes the server.
 function Server:serve_forever()
-  P.need_task("Server:serve_forever")
+  check_self(self, "serve_forever")
+  need_task("Server:serve_forever")
   if self._closed then raise("RuntimeError", "server is closed") end
-  self:start_serving()
+  start_serving(self)
   local ok, err = pcall(self._closed_future.await, self._closed_future)
   if not ok then
-    self:close()
+    close(self)
     error(err, 0)
   end
 end
 
 function Server:port()
+  check_self(self, "port")
   local l = self._listeners[1]
   if not l then return nil end
   return select(2, l:sockname())
@@ -430,7 +477,7 @@ end
 
 -- sockets(): the addresses listened on, each { host, port } (a Unix
 -- server: { path }).
-function Server:sockets()
+local function sockets(self)
   local out = {}
   for i, l in ipairs(self._listeners) do
     local h, p = l:sockname()
@@ -439,12 +486,18 @@ function Server:sockets()
   return out
 end
 
+function Server:sockets()
+  check_self(self, "sockets")
+  return sockets(self)
+end
+
 function Server:__tostring()
+  check_self(self, "__tostring")
   local parts = {}
-  for i, a in ipairs(self:sockets()) do
-    parts[i] = a[2] and (a[1]:find(":") and ("[" .. a[1] .. "]:" .. a[2]) or (a[1] .. ":" .. a[2])) or a[1]
+  for i, a in ipairs(sockets(self)) do
+    parts[i] = a[2] and (sfind(a[1], ":") and ("[" .. a[1] .. "]:" .. a[2]) or (a[1] .. ":" .. a[2])) or a[1]
   end
-  return string.format("<aloop.Server %s%s>", table.concat(parts, " "),
+  return sformat("<aloop.Server %s%s>", tconcat(parts, " "),
     self._closed and " closed" or "")
 end
 
@@ -460,15 +513,23 @@ end
 local function new_server(handler, listeners, opts)
   local self = setmetatable({
     _handler = handler, _listeners = listeners, _acceptors = {}, _conns = {},
-    _serving = false, _closed = false, _closed_future = aloop.Future(),
+    _serving = false, _closed = false, _closed_future = new_future(),
     _tls = opts._tls_ctx, _tls_timeout = opts._tls_timeout,
   }, Server)
-  if opts.start_serving ~= false then self:start_serving() end
+  SERVERS[self] = true
+  if opts.start_serving ~= false then
+    local ok, err = pcall(start_serving, self)
+    if not ok then -- (no loop runs: aloop's message, at the caller's line)
+      close(self)
+      if type(err) == "string" then err = sgsub(err, "^aloop/[%w_]+%.lua:%d+: ", "") end
+      error(err, 3)
+    end
+  end
   return self
 end
 
 local function check_handler(handler, fname)
-  if not P.callable(handler) then P.typeerror(handler, 1, fname, "function", 2) end
+  if not callable(handler) then typeerror(handler, 1, fname, "function", 2) end
 end
 
 local function close_all(ls)
@@ -500,7 +561,7 @@ end
 function aloop.start_server(handler, host, port, opts)
   local fname = "start_server"
   check_handler(handler, fname)
-  if host ~= nil and type(host) ~= "string" then P.typeerror(host, 2, fname, "string or nil") end
+  if host ~= nil and type(host) ~= "string" then typeerror(host, 2, fname, "string or nil") end
   port = port == nil and 0 or check_port(port, 3, fname)
   opts = check_opts(opts, 4, fname)
   local limit = check_common(opts, 4, fname)
@@ -508,7 +569,7 @@ function aloop.start_server(handler, host, port, opts)
   local family = opts.family
   if family ~= nil then
     family = families[family]
-    if not family then P.argerror(4, fname, "family must be \"inet\" or \"inet6\"") end
+    if not family then argerror(4, fname, "family must be \"inet\" or \"inet6\"") end
   end
   local addrs
   if host == nil or host == "" or host == "*" then
@@ -518,18 +579,18 @@ function aloop.start_server(handler, host, port, opts)
   else
     addrs = resolve(host, port, { family = family })
   end
-  return new_server(handler, listen_all(addrs, port, opts, limit, fname), opts)
+  return (new_server(handler, listen_all(addrs, port, opts, limit, fname), opts))
 end
 
 function aloop.start_unix_server(handler, path, opts)
   local fname = "start_unix_server"
   check_handler(handler, fname)
-  if type(path) ~= "string" then P.typeerror(path, 2, fname, "string") end
+  if type(path) ~= "string" then typeerror(path, 2, fname, "string") end
   opts = check_opts(opts, 3, fname)
   local limit = check_common(opts, 3, fname)
   opts = server_tls(opts, 3, fname)
   local backlog = opts.backlog ~= nil and check_int(opts.backlog, 3, fname, "backlog", 0, nil, 2) or 100
-  return new_server(handler, { net.listen_unix(path, backlog, limit) }, opts)
+  return (new_server(handler, { net.listen_unix(path, backlog, limit) }, opts))
 end
 
 ------------------------------------------------------------------------------

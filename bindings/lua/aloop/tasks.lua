@@ -3,11 +3,16 @@
 -- module table by luaopen_aloop.
 local aloop, P = ...
 
+-- Everything is taken at load time: a script that replaces or removes a
+-- global (pairs, string, ...) or a field of the module does not change aloop.
 local Future, create_task = aloop.Future, aloop.create_task
-local is_cancelled = aloop.is_cancelled
+local is_cancelled, is_timeout, new_error, now = aloop.is_cancelled, aloop.is_timeout, aloop.error,
+  aloop.time
 local loop = aloop.get_event_loop()
-local setmetatable, type, error, pcall, pairs = setmetatable, type, error, pcall, pairs
-local getmetatable = getmetatable
+local call_soon, call_later = loop.call_soon, loop.call_later
+local setmetatable, getmetatable, rawget, type, error, pcall, pairs =
+  setmetatable, getmetatable, rawget, type, error, pcall, pairs
+local sgsub = string.gsub
 local is_future, callable, check_delay, need_task, typeerror, argerror =
   P.is_future, P.callable, P.check_delay, P.need_task, P.typeerror, P.argerror
 local state_of = P.state
@@ -18,7 +23,13 @@ aloop.is_future = is_future
 -- the caller of the public function that asks (level 2 from here).
 local function ensure_future(x, fname, argn)
   if is_future(x) then return x end
-  if callable(x) then return create_task(x) end
+  if callable(x) then
+    local ok, t = pcall(create_task, x)
+    if ok then return t end
+    -- (no loop runs: aloop's message, at the caller's line)
+    if type(t) == "string" then t = sgsub(t, "^aloop/[%w_]+%.lua:%d+: ", "") end
+    error(t, 3)
+  end
   typeerror(x, argn, fname, "Task, Future or function", 2)
 end
 aloop.ensure_future = function(x)
@@ -30,64 +41,94 @@ end
 -- timeout(delay): a <close>-able scope; when it expires it cancels the task
 -- and, on leaving, turns that cancellation (only its own) into TimeoutError.
 
+-- A scope's state is private: SCOPES[scope] (weak keys), one lookup that
+-- also checks `self`.
+local SCOPES = setmetatable({}, { __mode = "k" })
+
+local function bad_self(v, fname)
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  argerror(1, fname, "aloop Timeout expected, got " ..
+    (v ~= v and "nan" or type(name) == "string" and name or type(v)), 2)
+end
+
 local Timeout = {}
 Timeout.__index = Timeout
 Timeout.__name = "aloop.Timeout"
 
-local function on_expire(self)
-  self._handle = nil
-  self._state = "expiring"
-  self._task:cancel()
+local function on_expire(st)
+  st.handle = nil
+  st.state = "expiring"
+  st.task:cancel()
 end
 
--- reschedule(when): the deadline becomes `when`, an absolute aloop.time()
+local function reschedule(st, when)
+  if st.handle then st.handle:cancel(); st.handle = nil end
+  st.when = when
+  if when then
+    local delay = when - now()
+    if delay <= 0 then
+      st.handle = call_soon(loop, on_expire, st)
+    else
+      st.handle = call_later(loop, delay, on_expire, st)
+    end
+  end
+end
+
+-- reschedule(when): the deadline becomes `when`, an absolute now()
 -- as asyncio's (nil: none).
 function Timeout:reschedule(when)
+  local st = SCOPES[self]
+  if st == nil then bad_self(self, "reschedule") end
   check_delay(when, 1, "reschedule", true)
-  if self._state ~= "entered" then
-    error("aloop.timeout: cannot reschedule a timeout that is " .. self._state, 2)
+  if st.state ~= "entered" then
+    error("aloop.timeout: cannot reschedule a timeout that is " .. st.state, 2)
   end
-  if self._handle then self._handle:cancel(); self._handle = nil end
-  self._when = when
-  if when then
-    local delay = when - aloop.time()
-    if delay <= 0 then
-      self._handle = loop:call_soon(on_expire, self)
-    else
-      self._handle = loop:call_later(delay, on_expire, self)
-    end
-  end
+  reschedule(st, when)
 end
 
-function Timeout:when() return self._when end
-function Timeout:expired() return self._state == "expiring" or self._state == "expired" end
+function Timeout:when()
+  local st = SCOPES[self]
+  if st == nil then bad_self(self, "when") end
+  return st.when
+end
+
+function Timeout:expired()
+  local st = SCOPES[self]
+  if st == nil then bad_self(self, "expired") end
+  return st.state == "expiring" or st.state == "expired"
+end
 
 function Timeout:__close(err)
-  if self._handle then self._handle:cancel(); self._handle = nil end
-  if self._state == "expiring" then
-    self._state = "expired"
-    if self._task:uncancel() <= self._cancelling and err ~= nil and is_cancelled(err) then
-      error(aloop.error("TimeoutError"), 0)
+  local st = SCOPES[self]
+  if st == nil then bad_self(self, "__close") end
+  if st.handle then st.handle:cancel(); st.handle = nil end
+  if st.state == "expiring" then
+    st.state = "expired"
+    if st.task:uncancel() <= st.cancelling and err ~= nil and is_cancelled(err) then
+      error(new_error("TimeoutError"), 0)
     end
-  elseif self._state == "entered" then
-    self._state = "exited"
+  elseif st.state == "entered" then
+    st.state = "exited"
   end
 end
 
 -- timeout(delay) and timeout_at(when): one scope, by a delay or a time.
 local function new_timeout(when, fname)
   local task = need_task(fname, 2)
-  local self = setmetatable({ _task = task, _state = "entered",
-    _cancelling = task:cancelling() }, Timeout)
-  self:reschedule(when)
+  local self = setmetatable({}, Timeout)
+  local st = { task = task, state = "entered", cancelling = task:cancelling() }
+  SCOPES[self] = st
+  reschedule(st, when)
   return self
 end
 
-function aloop.timeout(delay)
+local function timeout(delay)
   check_delay(delay, 1, "timeout", true)
-  local scope = new_timeout(delay and aloop.time() + delay, "timeout")
+  local scope = new_timeout(delay and now() + delay, "timeout")
   return scope
 end
+aloop.timeout = timeout
 
 function aloop.timeout_at(when)
   check_delay(when, 1, "timeout_at", true)
@@ -99,32 +140,36 @@ end
 -- wait_for(aw, timeout): await with a time limit; on timeout the inner task
 -- is cancelled and waited for before TimeoutError is raised.
 
-function aloop.wait_for(aw, delay)
+local shield
+
+local function wait_for(aw, delay)
   check_delay(delay, 2, "wait_for", true)
   if not (is_future(aw) or callable(aw)) then
     typeerror(aw, 1, "wait_for", "Task, Future or function")
   end
-  need_task("wait_for")
+  local me = need_task("wait_for")
+  if aw == me then error("a task cannot await itself", 2) end
   local fut = ensure_future(aw, "wait_for", 1)
   if delay == nil then return fut:await() end
   if delay <= 0 then
     -- As asyncio: no time at all, so cancel it and wait for that at once.
     if fut:done() then return fut:result() end
     fut:cancel()
-    local waiter = aloop.shield(fut)
+    local waiter = shield(fut)
     local ok, err = pcall(waiter.await, waiter)
-    if fut:cancelled() then error(aloop.error("TimeoutError"), 2) end
+    if fut:cancelled() then error(new_error("TimeoutError"), 2) end
     if not ok then error(err, 0) end
     return fut:result()
   end
-  local _scope <close> = aloop.timeout(delay)
+  local _scope <close> = timeout(delay)
   return fut:await()
 end
+aloop.wait_for = wait_for
 
 ------------------------------------------------------------------------------
 -- shield(aw): a future that follows aw, whose cancellation does not reach aw.
 
-function aloop.shield(aw)
+function shield(aw)
   if not (is_future(aw) or callable(aw)) then
     typeerror(aw, 1, "shield", "Task, Future or function")
   end
@@ -147,6 +192,7 @@ function aloop.shield(aw)
   end)
   return outer
 end
+aloop.shield = shield
 
 ------------------------------------------------------------------------------
 -- wait(fs, opts) -> done, pending (sets: tables keyed by the futures).
@@ -175,7 +221,7 @@ function aloop.wait(fs, opts)
   if not return_whens[return_when] then
     argerror(2, "wait", "return_when must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED")
   end
-  local timeout = check_delay(opts.timeout, 2, "wait", true)
+  local limit = check_delay(opts.timeout, 2, "wait", true)
   need_task("wait")
   if #fs == 0 then argerror(1, "wait", "the set of futures is empty") end
 
@@ -200,8 +246,8 @@ function aloop.wait(fs, opts)
       if not waiter:done() and satisfied() then waiter:set_result() end
     end
     local handle
-    if timeout then
-      handle = loop:call_later(timeout, function()
+    if limit then
+      handle = call_later(loop, limit, function()
         if not waiter:done() then waiter:set_result() end
       end)
     end
@@ -228,7 +274,7 @@ end
 function aloop.as_completed(fs, opts)
   check_list(fs, "as_completed")
   if opts ~= nil and type(opts) ~= "table" then typeerror(opts, 2, "as_completed", "table") end
-  local timeout = check_delay(opts and opts.timeout, 2, "as_completed", true)
+  local limit = check_delay(opts and opts.timeout, 2, "as_completed", true)
   local queue, head, tail, remaining, waiter = {}, 1, 0, 0, nil
   local seen = {}
   for i = 1, #fs do
@@ -243,17 +289,17 @@ function aloop.as_completed(fs, opts)
       end)
     end
   end
-  local deadline = timeout and aloop.time() + timeout
+  local deadline = limit and now() + limit
   return function()
     if remaining == 0 then return nil end
     while head > tail do
       waiter = Future()
       if deadline then
-        local left = deadline - aloop.time()
-        if left <= 0 then error(aloop.error("TimeoutError"), 2) end
-        local ok, err = pcall(aloop.wait_for, waiter, left)
+        local left = deadline - now()
+        if left <= 0 then error(new_error("TimeoutError"), 2) end
+        local ok, err = pcall(wait_for, waiter, left)
         if not ok then
-          if aloop.is_timeout(err) then error(err, 2) end
+          if is_timeout(err) then error(err, 2) end
           error(err, 0)
         end
       else
