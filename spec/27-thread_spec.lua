@@ -232,7 +232,7 @@ describe("cancelling a task that awaits a job", function()
     os.remove(mark)
   end))
 
-  it("a discarded running job does not keep aloop.run from returning", function()
+  it("a discarded running job does not keep aloop.run from returning #slow", function()
     local mark = os.tmpname()
     os.remove(mark)
     aloop.run(function()
@@ -244,7 +244,7 @@ describe("cancelling a task that awaits a job", function()
     os.remove(mark)
   end)
 
-  it("while the job is still queued: it never runs", async(function()
+  it("while the job is still queued: it never runs #slow", async(function()
     aloop.set_thread_pool_size(1)
     local mark = os.tmpname()
     os.remove(mark)
@@ -274,7 +274,7 @@ describe("the pool", function()
     aloop.set_thread_pool_size(default_size)
   end, 60))
 
-  it("keeps the loop running while a CPU-heavy job runs", async(function()
+  it("keeps the loop running while a CPU-heavy job runs #slow", async(function()
     local ticks, stop = 0, false
     local ticker = aloop.create_task(function()
       while not stop do
