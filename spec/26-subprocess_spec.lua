@@ -215,7 +215,13 @@ describe("children", function()
       if mine[tonumber(fd)] then ours[target] = true end
     end
     local theirs = q:communicate()
-    for target in theirs:gmatch(" %d+ %-> ([^\n]+)") do assert.is_nil(ours[target], theirs) end
+    -- Under valgrind a child inherits every descriptor, close-on-exec or
+    -- not (valgrind's own reserved ones show in its listing too): its exec
+    -- is not the kernel's, so only the flags are checked there (below).
+    local maps = assert(io.open("/proc/self/maps")):read("a")
+    if not maps:find("vgpreload", 1, true) then
+      for target in theirs:gmatch(" %d+ %-> ([^\n]+)") do assert.is_nil(ours[target], theirs) end
+    end
     local checked = 0
     for fd, target in listing:gmatch(" (%d+) %-> ([^\n]+)") do
       if target:find("pidfd", 1, true) or target:find("eventpoll", 1, true) or
@@ -230,7 +236,8 @@ describe("children", function()
         end
       end
     end
-    assert.is_true(checked >= 4, listing) -- 2 pipes, a pidfd, epoll
+    -- 2 pipes and epoll, and a pidfd but under valgrind (no pidfd_open there)
+    assert.is_true(checked >= (maps:find("vgpreload", 1, true) and 3 or 4), listing)
     keep:kill()
     keep:wait()
     keep.stdin:close()
