@@ -74,10 +74,10 @@ struct lstate {
             * one by lua_rawgeti costs a fraction of lua_rawgetp */
     int task, task_gc, future, future_gc, gather;
   } mtref;
-  struct {            /* anchors' free slots, kept in C (lmodule.c) */
-    int *free;        /* a stack of free slots */
+  struct {     /* anchors' free slots, kept in C (lmodule.c) */
+    int *free; /* a stack of free slots */
     int nfree, cap;
-    int top;          /* slots 1..top have been handed out */
+    int top; /* slots 1..top have been handed out */
   } anchor;
   struct {
     int on;           /* ALOOP_DEBUG / set_debug */
@@ -180,8 +180,7 @@ int laloop_class_ref(lua_State *L);
 static inline al_future_t *laloop_tokind(lua_State *L, lstate *S, int idx,
                                          int kind, size_t size) {
   al_future_t *f = lua_touserdata(L, idx);
-  if (f && lua_rawlen(L, idx) == size && f->loop == &S->loop &&
-      f->kind == kind)
+  if (f && lua_rawlen(L, idx) == size && f->loop == &S->loop && f->kind == kind)
     return f;
   return NULL;
 }

@@ -138,8 +138,7 @@ int aloop_task_done(lua_State *L, int idx) {
     return 0;
   mt = lua_topointer(L, -1);
   lua_pop(L, 1);
-  if (!LALOOP_IS_TASK_MT(S, mt) && mt != S->mt.future &&
-      mt != S->mt.future_gc)
+  if (!LALOOP_IS_TASK_MT(S, mt) && mt != S->mt.future && mt != S->mt.future_gc)
     return 0;
   return f->state != AL_PENDING;
 }

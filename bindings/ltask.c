@@ -34,8 +34,8 @@ int laloop_push_extras(lua_State *L, lstate *S, int idx, int create) {
 }
 
 static ltask *check_task(lua_State *L, int idx) {
-  ltask *lt = (ltask *)laloop_tokind(L, laloop_state(L), idx, AL_KIND_TASK,
-                                     sizeof *lt);
+  ltask *lt =
+      (ltask *)laloop_tokind(L, laloop_state(L), idx, AL_KIND_TASK, sizeof *lt);
   if (!lt)
     luaL_typeerror(L, idx, "aloop Task");
   return lt;
