@@ -150,6 +150,9 @@ static inline lstate *laloop_state(lua_State *L) {
   return S > LALOOP_MANY_STATES ? (lstate *)S : laloop_state_slow(L);
 }
 lstate *laloop_find_state(lua_State *L); /* NULL if not open, or closed */
+/* Anchor the value at idx in the anchors table until unanchored; returns
+ * its slot. The slots are handed out in C (S->anchor): never luaL_ref or
+ * luaL_unref on the anchors table, whose integer keys are all ours. */
 int laloop_anchor(lua_State *L, lstate *S, int idx);
 void laloop_unanchor(lua_State *L, lstate *S, int ref);
 void laloop_push_anchored(lua_State *L, lstate *S, int ref);
