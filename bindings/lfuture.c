@@ -93,16 +93,18 @@ static int push_results(lua_State *L, int idx, al_future_t *f,
       return 1;
     lua_pop(L, 1);
     {
+      /* The results replace the children in their table (made with room
+       * for "n"): done, the gather needs its children no more (their
+       * waiters are unlinked; only a failed one is searched for its
+       * error), and a million children cost no second table. */
       size_t i;
-      int res, children;
+      int res;
       idx = lua_absindex(L, idx);
       lua_getiuservalue(L, idx, 1);
-      children = lua_gettop(L);
-      lua_createtable(L, (int)g->n, 1);
       res = lua_gettop(L);
       for (i = 1; i <= g->n; i++) {
         al_future_t *c;
-        lua_rawgeti(L, children, (lua_Integer)i);
+        lua_rawgeti(L, res, (lua_Integer)i);
         c = lua_touserdata(L, -1);
         if (c->state == AL_DONE)
           push_results(L, -1, c, 1);
@@ -115,7 +117,6 @@ static int push_results(lua_State *L, int idx, al_future_t *f,
       lua_setfield(L, res, "n");
       lua_pushvalue(L, res);
       lua_setiuservalue(L, idx, 2);
-      lua_remove(L, children);
       return 1;
     }
   }

@@ -47,7 +47,7 @@ static int l_gather(lua_State *L) {
   laloop_push_class(L, S->mtref.gather);
   lua_setmetatable(L, -2);
   gi = lua_gettop(L);
-  lua_createtable(L, (int)n, 0);
+  lua_createtable(L, (int)n, 1); /* room for the results' "n" (lfuture.c) */
   ci = gi + 1;
   lua_pushvalue(L, ci);
   lua_setiuservalue(L, gi, 1);
