@@ -19,20 +19,39 @@ BENCH = os.path.join(ROOT, "bench")
 LUA = os.environ.get("ALOOP_BENCH_LUA", "lua5.4")
 PYTHON = os.environ.get("ALOOP_BENCH_PYTHON", "/usr/bin/python3")
 ALOOP_SO = os.path.join(ROOT, "build", "aloop.so")
-MEMORY_TARGET = 1400  # bytes per task; "1.4 KB" read strictly as 1400 bytes
+MEMORY_TARGET = 1250  # bytes per sleeping task, Lua heap (issue 12)
+RSS_TARGET = 1350     # bytes per sleeping task, RSS (issue 12)
+FLOOR_SPEED = 0.70    # spawn+gather: at least 70% of bare Lua's tasks/s
+PINGPONG_FLOOR = 1.3  # ping-pong: within 1.3x of bench/floor.lua
 
 # Each benchmark: a Lua and a Python program printing one "RESULT k=v ..."
 # line, and the rows of the report. A row compares one key: "ratio" rows pass
 # when asyncio/aloop >= target (times and lateness: bigger = aloop better);
-# "max" rows pass when the aloop value <= target; "info" rows only report.
+# "max" rows pass when the aloop value <= target; "info" rows only report;
+# "floor" rows set aloop beside the bare-Lua floor (the "floor_lua" program,
+# run as a third side): they pass when floor/aloop (aloop's share of the
+# floor's speed) >= target, and show the floor in the asyncio column.
+# "args" are passed to every side's program.
 BENCHMARKS = [
     {
         "name": "spawn", "lua": "spawn.lua", "py": "spawn.py", "needs_aloop": True,
-        "rows": [("spawn+gather 100k", "seconds", "s", "ratio", 6)],
+        "floor_lua": "spawn_floor.lua",
+        "rows": [("spawn+gather 100k", "seconds", "s", "ratio", 6),
+                 ("spawn+gather 100k, beside bare Lua (floor)", "seconds", "s",
+                  "floor", FLOOR_SPEED)],
     },
     {
+        "name": "spawn1m", "lua": "spawn.lua", "py": "spawn.py", "needs_aloop": True,
+        "args": ["1000000"], "floor_lua": "spawn_floor.lua",
+        "rows": [("spawn+gather 1M", "seconds", "s", "ratio", 6),
+                 ("spawn+gather 1M, beside bare Lua (floor)", "seconds", "s",
+                  "floor", FLOOR_SPEED)],
+    },
+    {
+        # The 10x asyncio target is withdrawn (issue 12): the target is
+        # stated against bench/floor.lua (see the derived lines).
         "name": "pingpong", "lua": "pingpong.lua", "py": "pingpong.py", "needs_aloop": True,
-        "rows": [("ping-pong 1M switches", "seconds", "s", "ratio", 10)],
+        "rows": [("ping-pong 1M switches", "seconds", "s", "info", None)],
     },
     {
         "name": "timers", "lua": "timers.lua", "py": "timers.py", "needs_aloop": True,
@@ -47,7 +66,7 @@ BENCHMARKS = [
         "rows": [
             ("memory/task, heap (Lua count | tracemalloc)", "bytes_per_task", "B",
              "max", MEMORY_TARGET),
-            ("memory/task, RSS", "rss_bytes_per_task", "B", "info", None),
+            ("memory/task, RSS", "rss_bytes_per_task", "B", "max", RSS_TARGET),
         ],
     },
     {
@@ -300,6 +319,9 @@ def run_all(args, selected, sides):
         if "floor_cmd" in bench:
             cmds["floor"] = [PYTHON, os.path.join(BENCH, bench["floor_cmd"][0])] + extra
             bench_sides.append("floor")
+        if "floor_lua" in bench and "aloop" in sides:
+            cmds["floor"] = [LUA, os.path.join(BENCH, bench["floor_lua"])] + extra
+            bench_sides.append("floor")
         if "floor" in bench:
             floor_bin = os.path.join(ROOT, "build", bench["floor"][0])
             if os.path.exists(floor_bin):
@@ -343,7 +365,7 @@ def report(args, selected, sides, results, errors):
     for bench in selected:
         for title, key, unit, kind, target in bench["rows"]:
             a = median(bench["name"], "aloop", key)
-            p = median(bench["name"], "asyncio", key)
+            p = median(bench["name"], "floor" if kind == "floor" else "asyncio", key)
             ratio = "-"
             if a is not None and p is not None:
                 if a > 0:
@@ -351,7 +373,11 @@ def report(args, selected, sides, results, errors):
                 elif kind == "ratio":
                     ratio = "inf"
             failed = [e for s in sides for e in errors[bench["name"], s]]
-            if kind == "ratio":
+            if kind == "floor":
+                target_s = ">= %d%% of floor" % round(target * 100)
+                if a and p:
+                    ratio = "%.0f%%" % (100 * p / a)
+            elif kind == "ratio":
                 target_s = ">= %gx" % target
             elif kind == "max":
                 target_s = "aloop <= %d B" % target
@@ -361,6 +387,8 @@ def report(args, selected, sides, results, errors):
                 verdict = "ERROR"
             elif kind == "info" or a is None:
                 verdict = ""
+            elif kind == "floor":
+                verdict = "" if p is None else ("PASS" if p / a >= target else "MISS")
             elif kind == "ratio":
                 if p is None:
                     verdict = ""
@@ -391,6 +419,23 @@ def report(args, selected, sides, results, errors):
             print("ping-pong floor: stock Lua switches bare coroutines in %.0f ns, so no"
                   " runtime on it can beat asyncio by more than %.1fx here"
                   % (f / fn * 1e9, (a / an) / (f / fn)))
+    if "pingpong" in sel and "floor" in sel and "aloop" in sides:
+        f = median("floor", "aloop", "seconds")
+        fn = median("floor", "aloop", "switches")
+        a = median("pingpong", "aloop", "seconds")
+        an = median("pingpong", "aloop", "switches")
+        if f and fn and a and an:
+            r = (a / an) / (f / fn)
+            print("ping-pong vs floor: aloop %.2fx the bare-coroutine floor (target <= %gx): %s"
+                  % (r, PINGPONG_FLOOR, "PASS" if r <= PINGPONG_FLOOR else "MISS"))
+    for name in ("spawn", "spawn1m"):
+        if name not in sel:
+            continue
+        for side in sides + ["floor"]:
+            s = median(name, side, "seconds")
+            n = median(name, side, "tasks")
+            if s and n:
+                print("%-8s %-7s: %.0fk tasks/s" % (name, side, n / s / 1000))
     for name, key, unit, what in (("echo", "rtps", "round trips/s", "TCP echo"),
                                   ("bulk", "mbps", "MB/s", "bulk 1 GiB")):
         if name not in sel:

@@ -70,7 +70,17 @@ struct lstate {
   struct { /* metatables, compared by address on hot paths */
     const void *task, *future, *future_gc, *gather, *waitq, *handle, *donecb;
     const void *sighandle;
+    const void *task_gc; /* a Task that owns something (see ltask.c) */
   } mt;
+  struct { /* the hot metatables again, as registry integer keys: pushing
+            * one by lua_rawgeti costs a fraction of lua_rawgetp */
+    int task, task_gc, future, future_gc, gather;
+  } mtref;
+  struct {     /* anchors' free slots, kept in C (lmodule.c) */
+    int *free; /* a stack of free slots */
+    int nfree, cap;
+    int top; /* slots 1..top have been handed out */
+  } anchor;
   struct {
     int on;           /* ALOOP_DEBUG / set_debug */
     double slow_step; /* a step longer than this is reported */
@@ -148,6 +158,9 @@ static inline lstate *laloop_state(lua_State *L) {
   return S > LALOOP_MANY_STATES ? (lstate *)S : laloop_state_slow(L);
 }
 lstate *laloop_find_state(lua_State *L); /* NULL if not open, or closed */
+/* Anchor the value at idx in the anchors table until unanchored; returns
+ * its slot. The slots are handed out in C (S->anchor): never luaL_ref or
+ * luaL_unref on the anchors table, whose integer keys are all ours. */
 int laloop_anchor(lua_State *L, lstate *S, int idx);
 void laloop_unanchor(lua_State *L, lstate *S, int ref);
 void laloop_push_anchored(lua_State *L, lstate *S, int ref);
@@ -162,6 +175,26 @@ static inline const void *laloop_class_of(lua_State *L, int idx) {
 }
 void *laloop_check_class(lua_State *L, int idx, const void *mt,
                          const char *tname);
+/* Push a metatable by its registry integer key (S->mtref). */
+static inline void laloop_push_class(lua_State *L, int ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+}
+/* The integer key of the metatable at the top of the stack (kept there). */
+int laloop_class_ref(lua_State *L);
+/* A Task's metatable: the plain one, or the finalising one of a task that
+ * owns something (an error to report, a cancel message). */
+#define LALOOP_IS_TASK_MT(S, m) ((m) == (S)->mt.task || (m) == (S)->mt.task_gc)
+/* The Task, Future or gather at idx, of this loop, or NULL; without
+ * looking at its metatable. Pure Lua cannot make a userdata, and one made
+ * in C passes only with the exact size of ours, our loop's address where a
+ * future keeps it and the kind: the cheap check of the hot paths. */
+static inline al_future_t *laloop_tokind(lua_State *L, lstate *S, int idx,
+                                         int kind, size_t size) {
+  al_future_t *f = lua_touserdata(L, idx);
+  if (f && lua_rawlen(L, idx) == size && f->loop == &S->loop && f->kind == kind)
+    return f;
+  return NULL;
+}
 int laloop_is_callable(lua_State *L, int idx);
 /* A delay argument: a number, not NaN; negative counts as 0. */
 double laloop_check_delay(lua_State *L, int idx);
@@ -231,6 +264,9 @@ int laloop_push_extras(lua_State *L, lstate *S, int idx, int create);
 void laloop_push_traceback(lua_State *L, int idx);
 const char *laloop_state_name(const al_future_t *f);
 void laloop_open_tasks(lua_State *L, int mod, int up);
+/* The loop closes (its __gc, as the Lua state closes): undo what each
+ * pending task holds in the core, as a finaliser would. */
+void laloop_close_tasks(lua_State *L, lstate *S);
 
 /* lfuture.c */
 al_future_t *laloop_tofuture(lua_State *L, int idx); /* Task, Future, gather */

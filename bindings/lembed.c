@@ -138,7 +138,7 @@ int aloop_task_done(lua_State *L, int idx) {
     return 0;
   mt = lua_topointer(L, -1);
   lua_pop(L, 1);
-  if (mt != S->mt.task && mt != S->mt.future && mt != S->mt.future_gc)
+  if (!LALOOP_IS_TASK_MT(S, mt) && mt != S->mt.future && mt != S->mt.future_gc)
     return 0;
   return f->state != AL_PENDING;
 }
@@ -226,7 +226,7 @@ int aloop_shutdown(lua_State *L, double timeout) {
   while (lua_next(L, base + 1)) {
     if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TUSERDATA &&
         lua_getmetatable(L, -1)) {
-      int is_task = lua_topointer(L, -1) == S->mt.task;
+      int is_task = LALOOP_IS_TASK_MT(S, lua_topointer(L, -1));
       lua_pop(L, 1);
       if (is_task) {
         lua_pushvalue(L, -1);

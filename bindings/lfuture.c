@@ -13,9 +13,14 @@ static void push_error_value(lua_State *L, int idx, al_future_t *f);
 al_future_t *laloop_tofuture(lua_State *L, int idx) {
   lstate *S = laloop_state(L);
   void *p = lua_touserdata(L, idx);
-  const void *mt = p ? laloop_class_of(L, idx) : NULL;
-  if (mt && (mt == S->mt.task || mt == S->mt.future || mt == S->mt.gather ||
-             mt == S->mt.future_gc))
+  const void *mt;
+  if (!p)
+    return NULL;
+  if (laloop_tokind(L, S, idx, AL_KIND_TASK, sizeof(ltask)) ||
+      laloop_tokind(L, S, idx, AL_KIND_FUTURE, sizeof(lfuture)))
+    return p;
+  mt = laloop_class_of(L, idx);
+  if (mt && mt == S->mt.gather)
     return p;
   return NULL;
 }
@@ -88,16 +93,18 @@ static int push_results(lua_State *L, int idx, al_future_t *f,
       return 1;
     lua_pop(L, 1);
     {
+      /* The results replace the children in their table (made with room
+       * for "n"): done, the gather needs its children no more (their
+       * waiters are unlinked; only a failed one is searched for its
+       * error), and a million children cost no second table. */
       size_t i;
-      int res, children;
+      int res;
       idx = lua_absindex(L, idx);
       lua_getiuservalue(L, idx, 1);
-      children = lua_gettop(L);
-      lua_createtable(L, (int)g->n, 1);
       res = lua_gettop(L);
       for (i = 1; i <= g->n; i++) {
         al_future_t *c;
-        lua_rawgeti(L, children, (lua_Integer)i);
+        lua_rawgeti(L, res, (lua_Integer)i);
         c = lua_touserdata(L, -1);
         if (c->state == AL_DONE)
           push_results(L, -1, c, 1);
@@ -110,7 +117,6 @@ static int push_results(lua_State *L, int idx, al_future_t *f,
       lua_setfield(L, res, "n");
       lua_pushvalue(L, res);
       lua_setiuservalue(L, idx, 2);
-      lua_remove(L, children);
       return 1;
     }
   }
@@ -256,18 +262,17 @@ static int l_future(lua_State *L) {
   lfuture *lf = lua_newuserdatauv(L, sizeof *lf, 1);
   al_future_init(&lf->f, &S->loop, AL_KIND_FUTURE);
   lf->nres = 0;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.future);
+  laloop_push_class(L, S->mtref.future);
   lua_setmetatable(L, -2);
   return 1;
 }
 
 static lfuture *check_plain_future(lua_State *L, int idx) {
-  lstate *S = laloop_state(L);
-  void *p = lua_touserdata(L, idx);
-  const void *mt = p ? laloop_class_of(L, idx) : NULL;
-  if (!mt || (mt != S->mt.future && mt != S->mt.future_gc))
+  lfuture *lf = (lfuture *)laloop_tokind(L, laloop_state(L), idx,
+                                         AL_KIND_FUTURE, sizeof *lf);
+  if (!lf)
     luaL_typeerror(L, idx, "aloop Future");
-  return p;
+  return lf;
 }
 
 /* Futures are made without a finaliser, which would cost a fifth of a task
@@ -279,7 +284,7 @@ static void needs_finaliser(lua_State *L, int idx, lfuture *lf) {
     return;
   idx = lua_absindex(L, idx);
   lf->f.flags |= AL_F_KEEP_MSG;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.future_gc);
+  laloop_push_class(L, S->mtref.future_gc);
   lua_setmetatable(L, idx);
 }
 
@@ -539,6 +544,9 @@ void laloop_open_futures(lua_State *L, int mod, int up) {
   lstate *S = lua_touserdata(L, up);
   S->mt.future =
       laloop_new_class(L, up, LALOOP_FUTURE_MT, future_methods, future_metas);
+  luaL_getmetatable(L, LALOOP_FUTURE_MT);
+  S->mtref.future = laloop_class_ref(L);
+  lua_pop(L, 1);
   S->mt.donecb =
       laloop_new_class(L, up, LALOOP_DONECB_MT, none, donecb_metas);
   /* the shared methods, into the Task's and the Future's method tables */
@@ -566,6 +574,7 @@ void laloop_open_futures(lua_State *L, int mod, int up) {
   lua_pushcclosure(L, fu_gc, 1);
   lua_setfield(L, -2, "__gc");
   S->mt.future_gc = lua_topointer(L, -1);
+  S->mtref.future_gc = laloop_class_ref(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, S->mt.future_gc);
   lua_pop(L, 1);
   lua_pushvalue(L, mod);

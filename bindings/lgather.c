@@ -44,10 +44,10 @@ static int l_gather(lua_State *L) {
   }
   g = lua_newuserdatauv(L, al_gather_size((size_t)n), 2);
   al_gather_init(g, &S->loop, (size_t)n, rex);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.gather);
+  laloop_push_class(L, S->mtref.gather);
   lua_setmetatable(L, -2);
   gi = lua_gettop(L);
-  lua_createtable(L, (int)n, 0);
+  lua_createtable(L, (int)n, 1); /* room for the results' "n" (lfuture.c) */
   ci = gi + 1;
   lua_pushvalue(L, ci);
   lua_setiuservalue(L, gi, 1);
@@ -87,6 +87,9 @@ void laloop_open_gather(lua_State *L, int mod, int up) {
   static const luaL_Reg fns[] = {{"gather", l_gather}, {NULL, NULL}};
   lstate *S = lua_touserdata(L, up);
   S->mt.gather = laloop_new_class(L, up, LALOOP_GATHER_MT, none, metas);
+  luaL_getmetatable(L, LALOOP_GATHER_MT);
+  S->mtref.gather = laloop_class_ref(L);
+  lua_pop(L, 1);
   lua_pushvalue(L, mod);
   lua_pushvalue(L, up);
   luaL_setfuncs(L, fns, 1);

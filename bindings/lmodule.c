@@ -69,12 +69,28 @@ lstate *laloop_find_state(lua_State *L) {
 
 
 
+/* Anchors are slots of the anchors table's array part; the free ones are
+ * kept on a stack in C, which costs half of luaL_ref and luaL_unref (whose
+ * free list lives in the table, and which look up its length). */
 int laloop_anchor(lua_State *L, lstate *S, int idx) {
   int ref;
   idx = lua_absindex(L, idx);
+  if (S->anchor.nfree > 0) {
+    ref = S->anchor.free[--S->anchor.nfree];
+  } else {
+    if (S->anchor.top == S->anchor.cap) { /* room to free every slot */
+      int cap = S->anchor.cap ? S->anchor.cap * 2 : 64;
+      int *p = realloc(S->anchor.free, (size_t)cap * sizeof *p);
+      if (!p)
+        luaL_error(L, "not enough memory");
+      S->anchor.free = p;
+      S->anchor.cap = cap;
+    }
+    ref = ++S->anchor.top;
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
   lua_pushvalue(L, idx);
-  ref = luaL_ref(L, -2);
+  lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
   return ref;
 }
@@ -83,8 +99,10 @@ void laloop_unanchor(lua_State *L, lstate *S, int ref) {
   if (ref == LUA_NOREF)
     return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
-  luaL_unref(L, -1, ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
+  S->anchor.free[S->anchor.nfree++] = ref; /* cap >= top: always room */
 }
 
 void laloop_push_anchored(lua_State *L, lstate *S, int ref) {
@@ -120,6 +138,11 @@ double laloop_check_delay(lua_State *L, int idx) {
 }
 
 /* ---- registration ------------------------------------------------------- */
+
+int laloop_class_ref(lua_State *L) {
+  lua_pushvalue(L, -1);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
 
 const void *laloop_new_class(lua_State *L, int up, const char *name,
                              const luaL_Reg *methods, const luaL_Reg *metas) {
@@ -238,6 +261,7 @@ static int loop_gc(lua_State *L) {
   lstate *S = luaL_checkudata(L, 1, LALOOP_LOOP_MT);
   if (S->closed)
     return 0;
+  laloop_close_tasks(L, S); /* first, as their finalisers used to run */
   S->closed = 1;
   atomic_store(&only_state, MANY);
   if (S->embed.close)
@@ -249,6 +273,9 @@ static int loop_gc(lua_State *L) {
   laloop_http_close(S);
   laloop_close_procs(S);
   al_loop_close(&S->loop);
+  free(S->anchor.free);
+  S->anchor.free = NULL;
+  S->anchor.nfree = S->anchor.cap = 0;
   if (S->own_ev)
     ev_loop_destroy(S->loop.ev);
   return 0;

@@ -34,7 +34,11 @@ int laloop_push_extras(lua_State *L, lstate *S, int idx, int create) {
 }
 
 static ltask *check_task(lua_State *L, int idx) {
-  return laloop_check_class(L, idx, laloop_state(L)->mt.task, "aloop Task");
+  ltask *lt =
+      (ltask *)laloop_tokind(L, laloop_state(L), idx, AL_KIND_TASK, sizeof *lt);
+  if (!lt)
+    luaL_typeerror(L, idx, "aloop Task");
+  return lt;
 }
 
 /* ---- the wait protocol --------------------------------------------------- */
@@ -98,7 +102,7 @@ ltask *laloop_new_task(lua_State *L, lstate *S, al_scope_t *scope, int fidx,
   lt = lua_newuserdatauv(L, sizeof *lt, 1);
   memset(lt, 0, sizeof *lt);
   lt->ref = LUA_NOREF;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, S->mt.task);
+  laloop_push_class(L, S->mtref.task);
   lua_setmetatable(L, -2);
   co = lua_newthread(L);
   lua_setiuservalue(L, -2, 1);
@@ -154,8 +158,21 @@ static int task_main(lua_State *co) {
       (lua_KContext)lt);
 }
 
+/* Tasks are made without a finaliser, which would cost a fifth of a spawn
+ * (every object with one is set apart, and lives through one more cycle of
+ * the collector). A pending task is anchored, and once it has finished
+ * (unlinked from everything in the core) there is nothing to undo, unless
+ * it owns something: an error to report if nobody retrieves it, a cancel
+ * message; such a task gets the finalising metatable as it finishes. The
+ * pending ones left when the loop closes are undone by laloop_close_tasks. */
 static void task_finished(lstate *S, ltask *lt, int state) {
   lua_State *L = S->sched.driver;
+  if (state == AL_FAILED || lt->t.fut.cancel_msg) {
+    laloop_push_anchored(L, S, lt->ref);
+    laloop_push_class(L, S->mtref.task_gc);
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+  }
   if (state == AL_FAILED && lt->detached) {
     /* Spawned by the host, which awaits nothing: tell it now. */
     int base = lua_gettop(L);
@@ -400,12 +417,24 @@ static int t_tostring(lua_State *L) {
 
 static int t_gc(lua_State *L) {
   lstate *S = lua_touserdata(L, lua_upvalueindex(1));
-  ltask *lt = laloop_gc_self(L, S->mt.task, "aloop Task");
+  ltask *lt = laloop_gc_self(L, S->mt.task_gc, "aloop Task");
   if (!lt || !lt->t.fut.loop)
     return 0;
   laloop_report_if_unretrieved(L, 1, &lt->t.fut, "Task exception was never retrieved");
   al_task_destroy(&lt->t);
   return 0;
+}
+
+void laloop_close_tasks(lua_State *L, lstate *S) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->anchors);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    ltask *lt = (ltask *)laloop_tokind(L, S, -1, AL_KIND_TASK, sizeof *lt);
+    if (lt && lua_type(L, -2) == LUA_TNUMBER)
+      al_task_destroy(&lt->t);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
 }
 
 void laloop_open_tasks(lua_State *L, int mod, int up) {
@@ -415,14 +444,34 @@ void laloop_open_tasks(lua_State *L, int mod, int up) {
       {"name", t_name},           {"get_name", t_name},
       {"set_name", t_set_name},   {"traceback", t_traceback},
       {NULL, NULL}};
-  static const luaL_Reg task_metas[] = {
-      {"__tostring", t_tostring}, {"__gc", t_gc}, {NULL, NULL}};
+  static const luaL_Reg task_metas[] = {{"__tostring", t_tostring},
+                                        {NULL, NULL}};
   static const luaL_Reg fns[] = {{"sleep", l_sleep},
                                  {"create_task", l_create_task},
                                  {"spawn", l_create_task},
                                  {NULL, NULL}};
   lstate *S = lua_touserdata(L, up);
   S->mt.task = laloop_new_class(L, up, LALOOP_TASK_MT, task_methods, task_metas);
+  luaL_getmetatable(L, LALOOP_TASK_MT);
+  S->mtref.task = laloop_class_ref(L);
+  /* the finalising Task: the same methods, plus __gc */
+  lua_createtable(L, 0, 5);
+  lua_getfield(L, -2, "__index");
+  lua_setfield(L, -2, "__index");
+  lua_getfield(L, -2, "__tostring");
+  lua_setfield(L, -2, "__tostring");
+  lua_getfield(L, -2, "__metatable");
+  lua_setfield(L, -2, "__metatable");
+  lua_pushliteral(L, LALOOP_TASK_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pushvalue(L, up);
+  lua_pushcclosure(L, t_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  S->mt.task_gc = lua_topointer(L, -1);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, S->mt.task_gc);
+  S->mtref.task_gc = laloop_class_ref(L);
+  lua_pop(L, 2);
   lua_pushvalue(L, mod);
   lua_pushvalue(L, up);
   luaL_setfuncs(L, fns, 1);

@@ -120,6 +120,16 @@ describe("aloop script.lua", function()
     assert.are.equal(3, code)
   end)
 
+  it("runs the collector in generational mode, as lua5.4 does", function()
+    local code = "print(collectgarbage('incremental'))"
+    local out, err, status = H.aloop({ "-e", code })
+    assert.are.equal("", err)
+    assert.are.equal(0, status)
+    local out2 = H.lua({ "-e", code })
+    assert.are.equal("generational\n", out2)
+    assert.are.equal(out2, out)
+  end)
+
   it("behaves as under lua5.4 for a script that uses aloop.run(main)", function()
     local out1, err1, code1 = H.aloop({ fixture("cli_names.lua") })
     local out2, err2, code2 = H.lua({ fixture("cli_names.lua") })

@@ -111,8 +111,12 @@ describe("hardening", function()
     local mt = getmetatable(t)
     assert.is_nil(rawget(mt, "__gc"))
     assert.is_function(mt.cancel)
-    local gc = debug.getmetatable(t).__gc
+    -- a task that owns something (here an error) has the finaliser
+    local f = aloop.create_task(function() error("boom") end)
+    assert.is_false(pcall(f.await, f))
+    local gc = debug.getmetatable(f).__gc
     assert.matches("aloop Task expected", H.raises(gc, "x"))
+    assert.is_nil(rawget(getmetatable(f), "__gc"))
     t:await()
   end))
 
