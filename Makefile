@@ -188,12 +188,16 @@ tsan:
 	  ALOOP_BIN=build/tsan/aloop ALOOP_CPATH='build/tsan/?.so' \
 	  $(LUA) $(BUSTED) --ignore-lua $(TSAN_SPECS)
 
-# The specs under valgrind: the busted process, and every command it starts.
+# The specs under valgrind: the busted process (--ignore-lua: busted would
+# otherwise re-run itself through .busted's `lua`, outside valgrind), and
+# every command it starts. The real-time specs tagged #slow (timing bounds,
+# 100 MB transfers, CPU-heavy thread jobs) run in `test` and `asan` only:
+# under valgrind they take minutes and their time bounds mean nothing.
 valgrind: all
 	ALOOP_BIN=$(BUILD)/aloop ALOOP_CPATH='$(BUILD)/?.so' ALOOP_TEST_CORE=$(BUILD)/test_core ALOOP_HOSTS=$(BUILD) \
 	  ALOOP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite' \
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-	  $(LUA) $(BUSTED) --ignore-lua $(BUSTED_ARGS)
+	  $(LUA) $(BUSTED) --ignore-lua --exclude-tags=slow $(BUSTED_ARGS)
 
 # The same sources, warnings as errors, with clang.
 clang:
