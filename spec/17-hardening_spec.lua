@@ -296,6 +296,32 @@ describe("hardening", function()
     assert.equal("inner failure", reports[1].exception)
   end))
 
+  it("handles: cancelled() is true after a late cancel, callable tables are callbacks (D1, D2)", H.async(function()
+    local loop, ran = aloop.get_running_loop(), {}
+    local h = loop:call_soon(function() ran[#ran + 1] = "fn" end)
+    aloop.sleep(0)
+    h:cancel()
+    assert.is_true(h:cancelled()) -- as asyncio: also after it ran
+    loop:call_soon(setmetatable({}, { __call = function(_, x) ran[#ran + 1] = x end }), "callable")
+    aloop.sleep(0)
+    assert.same({ "fn", "callable" }, ran)
+  end))
+
+  it("metamethods Lua calls may wait; C functions calling back may not (D3)", H.async(function()
+    local o = setmetatable({}, { __index = function(_, k) aloop.sleep(0) return k end,
+      __add = function() aloop.sleep(0) return 5 end })
+    assert.equal("x", o.x)
+    assert.equal(5, o + 1)
+    local e = H.raises(table.sort, { 3, 2, 1 }, function(a, b) aloop.sleep(0) return a < b end)
+    assert.matches("aloop.sleep cannot wait here", e, 1, true)
+  end))
+
+  it("an error value's __tostring ignores extra arguments (B7)", function()
+    local e = aloop.error("TimeoutError", "late")
+    local ts = debug.getmetatable(e).__tostring
+    assert.equal("TimeoutError: late", ts(e, "extra", 42))
+  end)
+
   -- B5 (aloop_openlib in a state without the standard libraries), W7 and
   -- W10 (aloop_shutdown inside a task, aloop used after it) are checked from
   -- C by spec/c/test_states.c, run by spec 07.
