@@ -75,6 +75,9 @@ lstate *laloop_find_state(lua_State *L) {
 int laloop_anchor(lua_State *L, lstate *S, int idx) {
   int ref;
   idx = lua_absindex(L, idx);
+  if (S->closed) /* the free list is gone: nothing may be anchored now */
+    luaL_error(L, "aloop is closed (its loop was finalised as the Lua state "
+                  "closed)");
   if (S->anchor.nfree > 0) {
     ref = S->anchor.free[--S->anchor.nfree];
   } else {
@@ -102,7 +105,8 @@ void laloop_unanchor(lua_State *L, lstate *S, int ref) {
   lua_pushnil(L);
   lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
-  S->anchor.free[S->anchor.nfree++] = ref; /* cap >= top: always room */
+  if (!S->closed) /* (the loop's finaliser freed the list) */
+    S->anchor.free[S->anchor.nfree++] = ref; /* cap >= top: always room */
 }
 
 void laloop_push_anchored(lua_State *L, lstate *S, int ref) {

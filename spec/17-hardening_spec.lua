@@ -322,6 +322,12 @@ describe("hardening", function()
     assert.equal("TimeoutError: late", ts(e, "extra", 42))
   end)
 
+  it("a finaliser at lua_close that lets go of an anchor after the loop is gone does not crash", function()
+    local out, err, code = H.lua({ "spec/fixtures/close_unanchor.lua" })
+    assert.equal(0, code, err)
+    assert.matches("after close: no crash\ttrue", out, 1, true)
+  end)
+
   -- B5 (aloop_openlib in a state without the standard libraries), W7 and
   -- W10 (aloop_shutdown inside a task, aloop used after it) are checked from
   -- C by spec/c/test_states.c, run by spec 07.
