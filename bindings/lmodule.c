@@ -629,9 +629,10 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
  * throughput of a bulk transfer (bench/bulk.lua, 1 GiB: ~700 against ~2300
  * MB/s). So when aloop is the program's runtime (`require "aloop"`, the
  * aloop command; never through aloop_openlib, whose host owns its process)
- * it keeps up to 64 MiB of freed memory for reuse, grows the heap 16 MiB
- * at a time and serves blocks below 4 MiB from the heap. A MALLOC_*
- * variable in the environment (glibc's own tuning) leaves all this alone. */
+ * it grows and trims the heap 16 MiB at a time and serves blocks below
+ * 4 MiB from the heap. (A 64 MiB M_TRIM_THRESHOLD as well made spawning a
+ * million tasks 25% slower.) A MALLOC_* variable in the environment
+ * (glibc's own tuning) leaves all this alone. */
 static void tune_malloc(void) {
 #if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD)
   static int done;
@@ -641,7 +642,6 @@ static void tune_malloc(void) {
   if (getenv("MALLOC_TRIM_THRESHOLD_") || getenv("MALLOC_TOP_PAD_") ||
       getenv("MALLOC_MMAP_THRESHOLD_") || getenv("GLIBC_TUNABLES"))
     return;
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   mallopt(M_TOP_PAD, 16 << 20);
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
 #endif
