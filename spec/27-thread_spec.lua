@@ -216,7 +216,7 @@ local function spin_then_write(secs, path)
 end
 
 describe("cancelling a task that awaits a job", function()
-  it("returns at once; the job runs on and its result is discarded", async(function()
+  it("returns at once; the job runs on and its result is discarded #slow", async(function()
     local mark = os.tmpname()
     os.remove(mark)
     local t = aloop.create_task(aloop.to_thread, spin_then_write(0.6, mark))
