@@ -329,5 +329,8 @@ typedef struct laloop_part {
   unsigned long len;
 } laloop_part;
 extern const laloop_part laloop_lua_parts[];
+/* lparts.c: load the Lua parts into the module at mod (up: its upvalue,
+ * the loop), with their private helpers and environment. */
+void laloop_open_parts(lua_State *L, int mod, int up);
 
 #endif
