@@ -29,7 +29,7 @@ CORE_CFLAGS = $(WARN) $(WARN_MORE) $(OPT) -fPIC $(DEPFLAGS) $(CARES_CFLAGS) $(XC
 CFLAGS_ALL  = $(CORE_CFLAGS) $(LUA_CFLAGS)
 
 CORE_SRC := core/loop.c core/timer.c core/future.c core/task.c core/gather.c core/sync.c core/error.c
-BIND_SRC := bindings/lmodule.c bindings/lparts.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/lgather.c bindings/lloop.c bindings/lsync.c bindings/lsignal.c bindings/lembed.c
+BIND_SRC := bindings/lmodule.c bindings/lparts.c bindings/lerror.c bindings/lrun.c bindings/ltask.c bindings/lfuture.c bindings/ldonecb.c bindings/lgather.c bindings/lloop.c bindings/lsync.c bindings/lsignal.c bindings/lembed.c
 CORE_SRC += core/dns.c
 BIND_SRC += bindings/ldns.c
 LUA_PARTS := bindings/lua/aloop/tasks.lua bindings/lua/aloop/sync.lua

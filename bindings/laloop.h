@@ -11,7 +11,8 @@
  *              process-wide table of signal owners
  *   ltask.c    tasks: creation, the step that resumes them, the one wait
  *              protocol (park/woken), await, sleep, Task methods
- *   lfuture.c  outcomes, Future, done callbacks
+ *   lfuture.c  outcomes, Future, the methods Tasks and Futures share
+ *   ldonecb.c  done callbacks
  *   lgather.c  gather
  *   lloop.c    the loop object: call_soon/call_later/call_at handles
  *   lsync.c    the wait queue under every synchronisation primitive
@@ -200,6 +201,11 @@ int laloop_is_callable(lua_State *L, int idx);
 double laloop_check_delay(lua_State *L, int idx);
 const void *laloop_new_class(lua_State *L, int up, const char *name,
                              const luaL_Reg *methods, const luaL_Reg *metas);
+/* The finalising twin of the class whose metatable is on the top: the same
+ * __index, __tostring, __metatable and __name, plus __gc = gc (upvalue: the
+ * state). Sets *mt to it, registers it under that address too, and returns
+ * its registry reference; the stack is left as it was. */
+int laloop_gc_twin(lua_State *L, int up, lua_CFunction gc, const void **mt);
 /* The self of a __gc (upvalue 1 the state): raises when it is of another
  * class; NULL when the loop is closed and nothing may be touched. */
 void *laloop_gc_self(lua_State *L, const void *mt, const char *tname);
@@ -275,6 +281,11 @@ void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id);
 void laloop_report_if_unretrieved(lua_State *L, int idx, al_future_t *f,
                                   const char *what);
 void laloop_open_futures(lua_State *L, int mod, int up);
+/* The Task or Future at idx (a gather too), or a type error. */
+al_future_t *laloop_check_future(lua_State *L, int idx);
+
+/* ldonecb.c */
+void laloop_open_donecbs(lua_State *L, int up);
 
 /* lgather.c */
 void laloop_open_gather(lua_State *L, int mod, int up);

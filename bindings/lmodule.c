@@ -168,6 +168,24 @@ const void *laloop_new_class(lua_State *L, int up, const char *name,
   return mt;
 }
 
+int laloop_gc_twin(lua_State *L, int up, lua_CFunction gc, const void **mt) {
+  static const char *const shared[] = {"__index", "__tostring", "__metatable",
+                                       "__name"};
+  size_t i;
+  lua_createtable(L, 0, 5);
+  for (i = 0; i < sizeof shared / sizeof *shared; i++) {
+    lua_getfield(L, -2, shared[i]);
+    lua_setfield(L, -2, shared[i]);
+  }
+  lua_pushvalue(L, up);
+  lua_pushcclosure(L, gc, 1);
+  lua_setfield(L, -2, "__gc");
+  *mt = lua_topointer(L, -1);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, *mt);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
 void *laloop_gc_self(lua_State *L, const void *mt, const char *tname) {
   lstate *S = lua_touserdata(L, lua_upvalueindex(1));
   void *p = laloop_check_class(L, 1, mt, tname);
@@ -381,6 +399,7 @@ int laloop_open(lua_State *L, struct ev_loop *ev) {
   laloop_open_run(L, mod, up);
   laloop_open_tasks(L, mod, up);
   laloop_open_futures(L, mod, up);
+  laloop_open_donecbs(L, up);
   laloop_open_gather(L, mod, up);
   laloop_open_loop(L, mod, up);
   laloop_open_sync(L, mod, up);

@@ -455,23 +455,8 @@ void laloop_open_tasks(lua_State *L, int mod, int up) {
   luaL_getmetatable(L, LALOOP_TASK_MT);
   S->mtref.task = laloop_class_ref(L);
   /* the finalising Task: the same methods, plus __gc */
-  lua_createtable(L, 0, 5);
-  lua_getfield(L, -2, "__index");
-  lua_setfield(L, -2, "__index");
-  lua_getfield(L, -2, "__tostring");
-  lua_setfield(L, -2, "__tostring");
-  lua_getfield(L, -2, "__metatable");
-  lua_setfield(L, -2, "__metatable");
-  lua_pushliteral(L, LALOOP_TASK_MT);
-  lua_setfield(L, -2, "__name");
-  lua_pushvalue(L, up);
-  lua_pushcclosure(L, t_gc, 1);
-  lua_setfield(L, -2, "__gc");
-  S->mt.task_gc = lua_topointer(L, -1);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, S->mt.task_gc);
-  S->mtref.task_gc = laloop_class_ref(L);
-  lua_pop(L, 2);
+  S->mtref.task_gc = laloop_gc_twin(L, up, t_gc, &S->mt.task_gc);
+  lua_pop(L, 1);
   lua_pushvalue(L, mod);
   lua_pushvalue(L, up);
   luaL_setfuncs(L, fns, 1);

@@ -1,5 +1,6 @@
 /* al_int.h -- what the core's files share and nobody else may use: the
- * libev callback behind the timer heap and the scheduler's tuning. */
+ * libev callback behind the timer heap, the scheduler's tuning and the one
+ * answer to running out of memory. */
 #ifndef AL_INT_H
 #define AL_INT_H
 
@@ -9,6 +10,11 @@
  * reading the clock only every AL_CHECK_EVERY handles. */
 #define AL_POLL_INTERVAL 1e-4
 #define AL_CHECK_EVERY 32
+
+/* realloc (malloc for p == NULL) that never returns NULL: running out of
+ * memory in the core is fatal (al.h), with one line on stderr. */
+void *al__xrealloc(void *p, size_t n);
+#define al__xmalloc(n) al__xrealloc(NULL, (n))
 
 /* libev callback of loop->heap_timer: post the handles of due timers. */
 void al__timers_due(struct ev_loop *ev, ev_timer *w, int revents);

@@ -23,6 +23,7 @@
 #include <ares.h>
 
 #include "al_dns.h"
+#include "al_int.h"
 
 struct al_dns {
   al_loop_t *loop;
@@ -49,15 +50,6 @@ typedef struct dns_sock {
   ev_io w;
   al_dns_chan_t *chan;
 } dns_sock;
-
-static void *xmalloc(size_t n) {
-  void *p = malloc(n);
-  if (!p) {
-    fputs("aloop: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
 
 /* ---- status names ------------------------------------------------------ */
 
@@ -124,7 +116,7 @@ static void sock_state(void *data, ares_socket_t fd, int readable,
     return;
   }
   if (!s) {
-    s = xmalloc(sizeof *s);
+    s = al__xmalloc(sizeof *s);
     s->chan = c;
     ev_init(&s->w, sock_ready);
     al_list_append(&c->socks, &s->link);
@@ -184,7 +176,7 @@ static al_dns_chan_t *get_chan(al_dns_t *dns, const char *servers,
     if (servers ? c->servers && strcmp(c->servers, servers) == 0 : !c->servers)
       return c;
   }
-  c = xmalloc(sizeof *c);
+  c = al__xmalloc(sizeof *c);
   memset(c, 0, sizeof *c);
   c->dns = dns;
   al_list_init(&c->socks);
@@ -208,7 +200,7 @@ static al_dns_chan_t *get_chan(al_dns_t *dns, const char *servers,
     return NULL;
   }
   if (servers) {
-    c->servers = xmalloc(strlen(servers) + 1);
+    c->servers = al__xmalloc(strlen(servers) + 1);
     strcpy(c->servers, servers);
   }
   al_list_append(&dns->chans, &c->link);
@@ -276,7 +268,7 @@ static void finish(al_dns_req_t *r, int status,
     size_t count = 0;
     for (n = res->nodes; n; n = n->ai_next)
       count++;
-    r->addrs = xmalloc((count ? count : 1) * sizeof *r->addrs);
+    r->addrs = al__xmalloc((count ? count : 1) * sizeof *r->addrs);
     for (n = res->nodes; n; n = n->ai_next) {
       if (n->ai_family == AF_INET &&
           n->ai_addrlen >= sizeof(struct sockaddr_in))
@@ -435,7 +427,7 @@ static bool answer_locally(al_dns_req_t *r, const char *host, int family) {
   struct in6_addr a6;
   uint32_t scope;
   int v6;
-  r->addrs = xmalloc(2 * sizeof *r->addrs);
+  r->addrs = al__xmalloc(2 * sizeof *r->addrs);
   if (!*host) {
     finish(r, ARES_EBADNAME, NULL);
   } else if (inet_pton(AF_INET, host, &a4) == 1) {
@@ -470,7 +462,7 @@ static bool answer_locally(al_dns_req_t *r, const char *host, int family) {
 al_dns_req_t *al_dns_getaddrinfo(al_dns_t *dns, const char *host,
                                  const char *service, const al_dns_opts_t *o) {
   struct ares_addrinfo_hints hints;
-  al_dns_req_t *r = xmalloc(sizeof *r);
+  al_dns_req_t *r = al__xmalloc(sizeof *r);
   al_dns_chan_t *c;
   int status;
   memset(r, 0, sizeof *r);
@@ -508,7 +500,7 @@ al_dns_req_t *al_dns_getaddrinfo(al_dns_t *dns, const char *host,
 /* ---- the loop's resolvers ---------------------------------------------- */
 
 al_dns_t *al_dns_new(al_loop_t *loop) {
-  al_dns_t *dns = xmalloc(sizeof *dns);
+  al_dns_t *dns = al__xmalloc(sizeof *dns);
   dns->loop = loop;
   al_list_init(&dns->chans);
   al_list_init(&dns->reqs);

@@ -1,8 +1,20 @@
 /* error.c -- names and messages of the core's error codes (AL_ERRNO_MAP in
- * al.h): negated errno values, as libuv's, plus AL_EOF. */
+ * al.h): negated errno values, as libuv's, plus AL_EOF; and the end of the
+ * process when memory runs out (al__xrealloc). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "al.h"
+#include "al_int.h"
+
+void *al__xrealloc(void *p, size_t n) {
+  p = realloc(p, n ? n : 1);
+  if (!p) {
+    fputs("aloop: out of memory\n", stderr);
+    abort();
+  }
+  return p;
+}
 
 const char *al_err_name(int err) {
   switch (err) {

@@ -56,11 +56,7 @@ void al_future_set_msg(al_future_t *f, const char *msg, size_t len) {
   if (msg && msg == f->cancel_msg)
     return; /* its own message, passed back to it */
   if (msg) {
-    copy = malloc(len + 1);
-    if (!copy) {
-      fputs("aloop: out of memory\n", stderr);
-      abort();
-    }
+    copy = al__xmalloc(len + 1);
     memcpy(copy, msg, len);
     copy[len] = '\0';
   }
@@ -79,13 +75,8 @@ typedef struct walk {
 static void walk_push(walk *w, al_future_t *f) {
   if (w->n == w->cap) {
     size_t cap = 2 * w->cap;
-    al_future_t **items =
-        w->items == w->local ? malloc(cap * sizeof *items)
-                             : realloc(w->items, cap * sizeof *items);
-    if (!items) {
-      fputs("aloop: out of memory\n", stderr);
-      abort();
-    }
+    al_future_t **items = al__xrealloc(w->items == w->local ? NULL : w->items,
+                                       cap * sizeof *items);
     if (w->items == w->local)
       memcpy(items, w->local, w->n * sizeof *items);
     w->items = items;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "al_http.h"
+#include "al_int.h"
 
 struct al_http {
   al_loop_t *loop;
@@ -32,17 +33,8 @@ static void hsock_free(hsock *h) {
   free(h);
 }
 
-static void *xmalloc(size_t n) {
-  void *p = malloc(n);
-  if (!p) {
-    fputs("aloop: out of memory\n", stderr);
-    abort();
-  }
-  return p;
-}
-
 al_http_t *al_http_new(al_loop_t *loop) {
-  al_http_t *http = xmalloc(sizeof *http);
+  al_http_t *http = al__xmalloc(sizeof *http);
   /* counted, and thread-safe since 7.84; al_http_close undoes it */
   curl_global_init(CURL_GLOBAL_DEFAULT);
   http->loop = loop;
@@ -145,7 +137,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *up,
     return 0;
   }
   if (!h) {
-    h = xmalloc(sizeof *h);
+    h = al__xmalloc(sizeof *h);
     ev_init(&h->w, io_cb);
     h->w.data = h;
     h->m = m;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "al_pool.h"
+#include "al_int.h"
 
 enum { J_NEW = 0, J_QUEUED, J_RUNNING, J_FINISHED };
 
@@ -44,15 +45,6 @@ struct al_pool {
   size_t nqueued, nrunning;
   bool closing, orphaned;
 };
-
-static void *xmalloc(size_t n) {
-  void *q = malloc(n);
-  if (!q) {
-    fputs("aloop: out of memory\n", stderr);
-    abort();
-  }
-  return q;
-}
 
 unsigned al_pool_cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -129,7 +121,7 @@ static void on_async(struct ev_loop *ev, ev_async *w, int revents) {
 }
 
 al_pool_t *al_pool_new(al_loop_t *loop, unsigned size, al_thread_exit exit_fn) {
-  al_pool_t *p = xmalloc(sizeof *p);
+  al_pool_t *p = al__xmalloc(sizeof *p);
   pthread_condattr_t ca;
   p->loop = loop;
   p->exit_fn = exit_fn;
@@ -247,7 +239,7 @@ static void reap(al_pool_t *p) {
  * loop thread's business. */
 static int spawn(al_pool_t *p) {
   sigset_t all, old;
-  pthr *th = xmalloc(sizeof *th);
+  pthr *th = al__xmalloc(sizeof *th);
   int err;
   th->p = p;
   th->exited = false;

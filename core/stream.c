@@ -17,6 +17,7 @@
 
 #include "al_io.h"
 #include "al_tls.h"
+#include "al_int.h"
 
 #define AL_READ_CHUNK 16384      /* a read receives at least this much room */
 #define AL_READ_MAX (1024 * 1024) /* and at most this much per call */
@@ -48,11 +49,7 @@ char *al_buf_reserve(al_buf_t *b, size_t n) {
       memmove(b->data, b->data + b->off, b->len);
       b->off = 0;
     }
-    p = realloc(b->data, cap);
-    if (!p) {
-      fputs("aloop: out of memory\n", stderr);
-      abort();
-    }
+    p = al__xrealloc(b->data, cap);
     b->data = p;
     b->cap = cap;
     return b->data + b->len;

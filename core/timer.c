@@ -67,11 +67,7 @@ void al_timer_add(al_loop_t *loop, al_timer_t *tm, double when) {
     al_timer_remove(loop, tm);
   if (loop->ntimers == loop->timers_cap) {
     size_t cap = loop->timers_cap ? 2 * loop->timers_cap : 64;
-    al_timer_t **h = realloc(loop->timers, cap * sizeof *h);
-    if (!h) {
-      fputs("aloop: out of memory\n", stderr);
-      abort();
-    }
+    al_timer_t **h = al__xrealloc(loop->timers, cap * sizeof *h);
     loop->timers = h;
     loop->timers_cap = cap;
   }
