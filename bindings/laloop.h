@@ -3,8 +3,10 @@
  * files call one another through. Not installed.
  *
  * The files, and what they hold:
- *   lmodule.c  the state and its anchors, luaopen_aloop, the private helpers
- *              the Lua parts use, small module functions
+ *   lmodule.c  the state and its anchors, luaopen_aloop, small module
+ *              functions
+ *   lparts.c   the parts written in Lua: their private helpers, their
+ *              private environment, loading them (package.preload)
  *   lerror.c   error values (aloop's own and the OS's), reports of errors
  *              nobody retrieves, message handlers
  *   lrun.c     aloop.run and who drives the scheduler; Ctrl-C; the
@@ -17,10 +19,15 @@
  *   lloop.c    the loop object: call_soon/call_later/call_at handles
  *   lsync.c    the wait queue under every synchronisation primitive
  *   lsignal.c  on_signal and wait_signal
+ *   lstream.c  Stream: reads, writes, closing (lstream.h)
+ *   lserver.c  Listener and accept; ltls.c  TLS contexts and handshakes
  *   ldns.c     getaddrinfo on the loop's resolvers (core/dns.c), DNSError
- *   lthread.c  to_thread on the loop's worker threads (core/pool.c), with
+ *   lproc.c    subprocesses and standard input (core/proc.c)
+ *   lthread.c  to_thread on the loop's worker threads (core/pool.c), and
  *   lcopy.c    the copying of values between Lua states (lcopy.h)
+ *   lhttp.c    the C side of aloop.http, on libcurl (core/http.c)
  *   lembed.c   the embedding API (aloop.h), standing on the rest
+ *   main.c     the aloop command
  * Arrows run one way: lembed.c uses the module; the module never calls
  * into lembed.c (it reaches the embedding only through S->embed.close). */
 #ifndef LALOOP_H
