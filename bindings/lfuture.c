@@ -155,13 +155,11 @@ static void push_error_value(lua_State *L, int idx, al_future_t *f) {
   {
     /* A plain future cancelled by a task's cancel(msg) passed on to it may
      * not keep the message: the task awaiting it has it. */
-    const char *msg = f->cancel_msg;
-    size_t len = f->cancel_len;
+    size_t len;
+    const char *msg = al_future_msg(f, &len);
     lstate *S = LALOOP_S(f);
-    if (!msg && f->kind == AL_KIND_FUTURE && S->sched.cur) {
-      msg = S->sched.cur->t.fut.cancel_msg;
-      len = S->sched.cur->t.fut.cancel_len;
-    }
+    if (!msg && f->kind == AL_KIND_FUTURE && S->sched.cur)
+      msg = al_future_msg(&S->sched.cur->t.fut, &len);
     laloop_push_error_n(L, "CancelledError", msg, len);
   }
 }

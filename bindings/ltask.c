@@ -61,9 +61,10 @@ int laloop_park(lua_State *L, lua_KContext ctx, lua_KFunction k) {
 }
 
 int laloop_raise_cancelled(lua_State *L, ltask *lt) {
+  size_t len;
+  const char *msg = al_future_msg(&lt->t.fut, &len);
   lt->cancel_now = 0;
-  laloop_push_error_n(L, "CancelledError", lt->t.fut.cancel_msg,
-                      lt->t.fut.cancel_len);
+  laloop_push_error_n(L, "CancelledError", msg, len);
   return lua_error(L);
 }
 
@@ -167,7 +168,7 @@ static int task_main(lua_State *co) {
  * pending ones left when the loop closes are undone by laloop_close_tasks. */
 static void task_finished(lstate *S, ltask *lt, int state) {
   lua_State *L = S->sched.driver;
-  if (state == AL_FAILED || lt->t.fut.cancel_msg) {
+  if (state == AL_FAILED || lt->t.fut.cancel) {
     laloop_push_anchored(L, S, lt->ref);
     laloop_push_class(L, S->mtref.task_gc);
     lua_setmetatable(L, -2);

@@ -268,11 +268,17 @@ struct al_wlist {
   al_link_t head; /* private */
 };
 
+/* A cancel message: an owned copy of `len` bytes, NUL-terminated (it may
+ * hold NULs too). One allocation, so a future carries one pointer. */
+typedef struct al_msg {
+  size_t len;
+  char bytes[];
+} al_msg_t;
+
 struct al_future {
   al_wlist_t waiters; /* private; first: a waiter's owner is its future */
   al_loop_t *loop;    /* read-only */
-  char *cancel_msg;   /* read-only: owned copy (NUL-terminated), or NULL */
-  size_t cancel_len;  /* read-only: its length (it may hold NULs) */
+  al_msg_t *cancel;   /* read-only: its cancel message, or NULL */
   unsigned char kind, state; /* read-only: enum al_kind, enum al_state */
   unsigned char flags;       /* public: enum al_flag */
   unsigned cancel_walk;      /* private: the last cancel walk that saw it */
@@ -296,6 +302,11 @@ bool al_future_cancel(al_future_t *f, const char *msg);
 bool al_future_cancel_n(al_future_t *f, const char *msg, size_t len);
 /* Replace the future's cancel message with a copy of msg (NULL: none). */
 void al_future_set_msg(al_future_t *f, const char *msg, size_t len);
+/* Its cancel message and length; NULL and 0 when it has none. */
+static inline const char *al_future_msg(const al_future_t *f, size_t *len) {
+  *len = f->cancel ? f->cancel->len : 0;
+  return f->cancel ? f->cancel->bytes : NULL;
+}
 void al_future_add_waiter(al_future_t *f, al_waiter_t *w);
 
 void al_waiter_init(al_waiter_t *w, al_waiter_cb cb);
@@ -368,9 +379,10 @@ void al_scope_abandon(al_scope_t *s);
  *
  * A pending task is in exactly one of three conditions. It is running (its
  * owner is resuming it: wait == AL_WAIT_NONE, step not queued). Or it is
- * ready: its step is queued and wait == AL_WAIT_NONE; whatever woke it left
- * its reason in wake_status (or cancel_woke), which the owner reads as the
- * task resumes. Or it is parked: wait != AL_WAIT_NONE, its step is not
+ * ready: its step is queued, and wait is AL_WAIT_NONE or still names the
+ * future or timer that woke it (cleared as it resumes); whatever woke it
+ * left its reason in wake_status (or cancel_woke), which the owner reads as
+ * the task resumes. Or it is parked: wait != AL_WAIT_NONE, its step is not
  * queued, and exactly one thing will wake it -- the future its waiter is
  * linked to (AL_WAIT_FUTURE, `awaiting` set), its timer in the heap
  * (AL_WAIT_TIMER), or the owner of a hook (AL_WAIT_HOOK), who calls
@@ -378,7 +390,10 @@ void al_scope_abandon(al_scope_t *s);
  * task passes on to what it awaits (a future), or undoes the park at once
  * (a timer or a hook: unwait runs, cancel_woke is set, the step queued);
  * of a running or ready task, it sets must_cancel, which the next park
- * turns into an immediate wake-up. */
+ * turns into an immediate wake-up. The waiter and the timer share their
+ * bytes, as a task waits on one thing at a time: the timer is in use only
+ * while wait == AL_WAIT_TIMER, and the waiter is whole (unlinked, or linked
+ * where the task waits) whenever it is not. */
 enum al_wait {
   AL_WAIT_NONE = 0, /* running or ready */
   AL_WAIT_FUTURE,   /* linked to a future through t->waiter */
@@ -395,8 +410,10 @@ typedef void (*al_unwait_cb)(al_task_t *t);
 struct al_task {
   al_future_t fut;    /* a task is a future: must stay first */
   al_handle_t step;   /* read-only: queued when the task is ready */
-  al_waiter_t waiter; /* public while parked on a hook: its owner's link */
-  al_timer_t timer;   /* private: its sleep */
+  union {             /* one wait at a time: wait says which is in use */
+    al_waiter_t waiter; /* public while parked on a hook: its owner's link */
+    al_timer_t timer;   /* private: its sleep (AL_WAIT_TIMER) */
+  };
   al_future_t *awaiting; /* read-only: what it awaits; cleared as it resumes */
   al_unwait_cb unwait;   /* private */
   al_scope_t *scope;     /* read-only: where it was created */

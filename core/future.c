@@ -9,8 +9,7 @@
 void al_future_init(al_future_t *f, al_loop_t *loop, int kind) {
   f->loop = loop;
   al_list_init(&f->waiters.head);
-  f->cancel_msg = NULL;
-  f->cancel_len = 0;
+  f->cancel = NULL;
   f->kind = (unsigned char)kind;
   f->state = AL_PENDING;
   f->flags = 0;
@@ -34,11 +33,8 @@ void al_future_destroy(al_future_t *f) {
   al_waiter_t *w;
   while ((w = al_wlist_first(&f->waiters)) != NULL)
     al_waiter_remove(w);
-  if (f->cancel_msg) {
-    free(f->cancel_msg);
-    f->cancel_msg = NULL;
-    f->cancel_len = 0;
-  }
+  free(f->cancel);
+  f->cancel = NULL;
 }
 
 void al_future_finish(al_future_t *f, int state) {
@@ -52,17 +48,17 @@ void al_future_finish(al_future_t *f, int state) {
 }
 
 void al_future_set_msg(al_future_t *f, const char *msg, size_t len) {
-  char *copy = NULL;
-  if (msg && msg == f->cancel_msg)
+  al_msg_t *copy = NULL;
+  if (msg && f->cancel && msg == f->cancel->bytes)
     return; /* its own message, passed back to it */
   if (msg) {
-    copy = al__xmalloc(len + 1);
-    memcpy(copy, msg, len);
-    copy[len] = '\0';
+    copy = al__xmalloc(sizeof *copy + len + 1);
+    copy->len = len;
+    memcpy(copy->bytes, msg, len);
+    copy->bytes[len] = '\0';
   }
-  free(f->cancel_msg);
-  f->cancel_msg = copy;
-  f->cancel_len = msg ? len : 0;
+  free(f->cancel);
+  f->cancel = copy;
 }
 
 /* The cancel walk: a stack of futures still to visit, on the C stack while

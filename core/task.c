@@ -45,7 +45,6 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   al_future_init(&t->fut, loop, AL_KIND_TASK);
   al_handle_init(&t->step, step);
   al_waiter_init(&t->waiter, task_waiter_cb);
-  al_timer_init(&t->timer, &t->step);
   t->awaiting = NULL;
   t->unwait = NULL;
   t->ncancels = 0;
@@ -64,6 +63,15 @@ void al_task_init(al_task_t *t, al_loop_t *loop, al_scope_t *scope,
   al_loop_post(loop, &t->step);
 }
 
+/* Out of the timer heap (if still in it), and the waiter that shares the
+ * timer's bytes made whole again (unlinked): the sleep is over. */
+static void end_sleep(al_task_t *t) {
+  if (t->timer.heap_index)
+    al_timer_remove(t->fut.loop, &t->timer);
+  al_waiter_init(&t->waiter, task_waiter_cb);
+  t->wait = AL_WAIT_NONE;
+}
+
 /* The task is woken by a cancel before it could wait: asyncio would cancel
  * the future it is about to wait on, which cannot be taken back. */
 static void wake_cancelled(al_task_t *t) {
@@ -80,8 +88,12 @@ void al_task_await(al_task_t *t, al_future_t *f) {
   t->wait = AL_WAIT_FUTURE;
   /* A cancel requested while the task ran applies to what it awaits next,
    * as in asyncio's Task.__step. */
-  if (t->must_cancel && al_future_cancel_n(f, t->fut.cancel_msg, t->fut.cancel_len))
-    t->must_cancel = false;
+  if (t->must_cancel) {
+    size_t len;
+    const char *msg = al_future_msg(&t->fut, &len);
+    if (al_future_cancel_n(f, msg, len))
+      t->must_cancel = false;
+  }
   if (f->state == AL_PENDING)
     al_future_add_waiter(f, &t->waiter);
   else
@@ -98,7 +110,8 @@ void al_task_sleep(al_task_t *t, double delay) {
     al_loop_post(t->fut.loop, &t->step);
     return;
   }
-  t->wait = AL_WAIT_TIMER;
+  t->wait = AL_WAIT_TIMER; /* the waiter is free (resuming freed it) */
+  al_timer_init(&t->timer, &t->step);
   al_timer_add(t->fut.loop, &t->timer, al_time() + delay);
 }
 
@@ -137,9 +150,10 @@ bool al_task_start(al_task_t *t) {
 bool al_task_resuming(al_task_t *t) {
   bool cancel = t->must_cancel || t->cancel_woke;
   t->cancel_woke = false;
-  al_waiter_remove(&t->waiter);
-  if (t->timer.heap_index)
-    al_timer_remove(t->fut.loop, &t->timer);
+  if (t->wait == AL_WAIT_TIMER)
+    end_sleep(t);
+  else
+    al_waiter_remove(&t->waiter);
   t->awaiting = NULL;
   t->wait = AL_WAIT_NONE;
   t->unwait = NULL;
@@ -150,7 +164,7 @@ bool al_task_resuming(al_task_t *t) {
 /* Undo a timer or hook park of a task that is going away or cancelled. */
 static void undo_park(al_task_t *t) {
   if (t->wait == AL_WAIT_TIMER) {
-    al_timer_remove(t->fut.loop, &t->timer);
+    end_sleep(t);
   } else if (t->wait == AL_WAIT_HOOK && t->unwait) {
     al_unwait_cb unwait = t->unwait;
     t->unwait = NULL;
