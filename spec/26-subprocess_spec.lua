@@ -95,6 +95,29 @@ describe("aloop.subprocess.exec", function()
     assert.truthy(e:find("bad argument #2 to 'shell' (env must map names to strings)", 1, true), e)
   end)
 
+  it("Process methods check their object, and nothing internal shows on it", test(function()
+    local p = sp.exec("true")
+    local here = "26%-subprocess_spec%.lua:%d+: "
+    for _, m in ipairs { "wait", "communicate", "terminate", "kill" } do
+      local ok, e = pcall(function() p[m]() end)
+      assert.is_false(ok)
+      assert.matches(here .. "bad argument #1 to '" .. m .. "' %(aloop Process expected, got nil%)", e)
+    end
+    local ok, e = pcall(function() p.send_signal({}, "TERM") end)
+    assert.is_false(ok)
+    assert.matches(here .. "bad argument #1 to 'send_signal' %(aloop Process expected, got table%)", e)
+    ok, e = pcall(function() p:send_signal("BOGUS") end)
+    assert.is_false(ok)
+    assert.matches(here .. "bad argument #1 to 'send_signal' %(unknown signal 'BOGUS'%)", e)
+    local keys = {}
+    for k in pairs(p) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.same({ "pid" }, keys) -- (no pipes asked for: stdin, stdout, stderr nil)
+    assert.equal(sp.Process, getmetatable(p))
+    assert.equal(0, p:wait())
+    assert.matches("^<aloop.Process %d+ returncode=0>$", tostring(p))
+  end))
+
   it("communicate feeds 10 MB in and reads 10 MB out and 10 MB err without a deadlock", test(function()
     local data = string.rep("0123456789abcdef", 10 * 1024 * 1024 // 16)
     local p = sp.shell("tee /dev/stderr", { stdin = "pipe", stdout = "pipe", stderr = "pipe" })

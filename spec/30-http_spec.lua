@@ -262,6 +262,38 @@ describe("aloop.http", function()
       end)
       none_left()
     end)
+
+    it("methods check their object, and blame the caller's line", async(function()
+      local s <close> = http.Session()
+      local r <close> = s:get(srv:url("/static/small.txt"))
+      local here = "30%-http_spec%.lua:%d+: "
+      local function err(fn) return tostring(catch(fn)) end
+      assert.matches(here .. "bad argument #1 to 'get' %(aloop.http.Session expected, got nil%)",
+        err(function() s.get() end))
+      assert.matches("bad argument #1 to 'request' %(aloop.http.Session expected, got table%)",
+        err(function() s.request({}, "GET", "x") end))
+      assert.matches("bad argument #1 to 'close' %(aloop.http.Session expected, got number%)",
+        err(function() s.close(5) end))
+      assert.matches(here .. "bad argument #1 to 'text' %(aloop.http.Response expected, got nil%)",
+        err(function() r.text() end))
+      for _, m in ipairs { "read", "iter_chunks", "json", "raise_for_status", "close" } do
+        assert.matches("bad argument #1 to '" .. m .. "' %(aloop.http.Response expected, got table%)",
+          err(function() r[m](s) end))
+      end
+      assert.matches("bad argument #1 to 'read' %(a positive integer expected%)",
+        err(function() r:read(0) end))
+      assert.matches("bad argument #1 to 'iter_chunks' %(a positive integer expected%)",
+        err(function() r:iter_chunks("x") end))
+      assert.matches(here .. "bad argument #1 to 'get' %(aloop.http.Headers expected, got nil%)",
+        err(function() r.headers.get(nil, "x") end))
+      assert.matches(here .. "bad argument #1 to 'get_all' %(string expected, got nil%)",
+        err(function() r.headers:get_all() end))
+      assert.matches("bad argument #1 to 'items' %(aloop.http.Headers expected, got table%)",
+        err(function() r.headers.items({}) end))
+      -- the objects still work after all that
+      assert.equal("hello from nginx\n", r:text())
+      assert.equal("17", r.headers:get("content-length"))
+    end))
   end)
 
   describe("cookies", function()

@@ -8,12 +8,22 @@
 local aloop, P = ...
 
 local C = aloop._http
-local type, error, pcall, setmetatable, tostring, tonumber, ipairs, pairs, next, rawget, rawset =
-  type, error, pcall, setmetatable, tostring, tonumber, ipairs, pairs, next, rawget, rawset
+local type, error, pcall, setmetatable, getmetatable, tostring, tonumber, ipairs, pairs, next,
+  rawget, rawset =
+  type, error, pcall, setmetatable, getmetatable, tostring, tonumber, ipairs, pairs, next,
+  rawget, rawset
 local concat, sort = table.concat, table.sort
 local mtype = math.type
 
 local http = {}
+
+-- A method called without its object (`r.text()`) or on another one: a
+-- clear error at the caller's line, not an index of nil somewhere inside.
+local function check_self(self, class, cname, fname, level)
+  if type(self) ~= "table" or getmetatable(self) ~= class then
+    P.typeerror(self, 1, fname, cname, level or 2)
+  end
+end
 
 local DEFAULT_UA = "aloop/" .. aloop._VERSION:match("[%d.]+") .. " (" .. C.version():match("^%S+") .. ")"
 
@@ -128,24 +138,34 @@ end
 local Headers = {}
 local ITEMS = {} -- private key: the list of {name, value}
 
+local function items_of(h, fname)
+  check_self(h, Headers, "aloop.http.Headers", fname, 3)
+  return h[ITEMS]
+end
+
+local function wanted(name, fname)
+  if type(name) ~= "string" then P.typeerror(name, 1, fname, "string", 2) end
+  return name:lower()
+end
+
 local headers_methods = {}
 function headers_methods.get(h, name, default)
-  local want = name:lower()
-  for _, kv in ipairs(h[ITEMS]) do
+  local items, want = items_of(h, "get"), wanted(name, "get")
+  for _, kv in ipairs(items) do
     if kv[1]:lower() == want then return kv[2] end
   end
   return default
 end
 function headers_methods.get_all(h, name)
-  local want, out = name:lower(), {}
-  for _, kv in ipairs(h[ITEMS]) do
+  local items, want, out = items_of(h, "get_all"), wanted(name, "get_all"), {}
+  for _, kv in ipairs(items) do
     if kv[1]:lower() == want then out[#out + 1] = kv[2] end
   end
   return out
 end
 function headers_methods.items(h)
   local out = {}
-  for i, kv in ipairs(h[ITEMS]) do out[i] = { kv[1], kv[2] } end
+  for i, kv in ipairs(items_of(h, "items")) do out[i] = { kv[1], kv[2] } end
   return out
 end
 
@@ -225,12 +245,14 @@ local Response = {}
 Response.__name = "aloop.http.Response"
 
 function Response.__tostring(r)
+  check_self(r, Response, "aloop.http.Response", "__tostring")
   return ("<Response [%d %s] %s>"):format(r.status, r.reason, r.url)
 end
 
 -- read([n]): up to n body bytes as they arrive ("" at the end); without n,
 -- what has arrived. The transfer pauses while nobody reads.
 function Response:read(n)
+  check_self(self, Response, "aloop.http.Response", "read")
   if self._body then
     local b = self._body
     if b == "" then return "" end
@@ -239,13 +261,17 @@ function Response:read(n)
     return b:sub(1, n)
   end
   if n ~= nil and (mtype(n) ~= "integer" or n < 1) then
-    P.argerror(1, "a positive integer expected")
+    P.argerror(1, "read", "a positive integer expected")
   end
   return self._req:read(n)
 end
 
 -- iter_chunks([size]): for chunk in r:iter_chunks() do ... end
 function Response:iter_chunks(size)
+  check_self(self, Response, "aloop.http.Response", "iter_chunks")
+  if size ~= nil and (mtype(size) ~= "integer" or size < 1) then
+    P.argerror(1, "iter_chunks", "a positive integer expected")
+  end
   return function()
     local c = self:read(size)
     if c ~= "" then return c end
@@ -255,6 +281,7 @@ end
 -- The whole body (kept: a second call gives it again); the transfer's
 -- connection goes back to the pool.
 function Response:text()
+  check_self(self, Response, "aloop.http.Response", "text")
   if self._text then return self._text end
   local parts = {}
   if self._body then
@@ -274,10 +301,12 @@ end
 Response.body = Response.text
 
 function Response:json()
+  check_self(self, Response, "aloop.http.Response", "json")
   return json().decode(self:text())
 end
 
 function Response:raise_for_status()
+  check_self(self, Response, "aloop.http.Response", "raise_for_status")
   if self.status >= 400 then
     local e = aloop.error("HTTPStatusError", ("%d %s"):format(self.status, self.reason))
     e.status, e.reason, e.url = self.status, self.reason, self.url
@@ -288,6 +317,7 @@ function Response:raise_for_status()
 end
 
 function Response:close()
+  check_self(self, Response, "aloop.http.Response", "close")
   if self._req then self._req:close() end
 end
 Response.__close = Response.close
@@ -423,6 +453,7 @@ end
 
 -- session:request(method, url [, opts]) -> Response, once its headers are in.
 function Session:request(method, url, opts)
+  check_self(self, Session, "aloop.http.Session", "request")
   if type(method) ~= "string" then
     error(("bad argument #1 to 'request' (string expected, got %s)"):format(type(method)), 2)
   end
@@ -489,10 +520,14 @@ end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
-  Session[m] = function(self, url, opts) return self:request(M, url, opts) end
+  Session[m] = function(self, url, opts)
+    check_self(self, Session, "aloop.http.Session", m)
+    return self:request(M, url, opts)
+  end
 end
 
 function Session:close()
+  check_self(self, Session, "aloop.http.Session", "close")
   self._c:close()
 end
 Session.__close = Session.close

@@ -45,13 +45,23 @@ end
 ------------------------------------------------------------------------------
 -- Subprocesses
 
-local Process = { __name = "aloop.Process" }
-
 local methods = {}
+
+-- The handle of each Process is private: HANDLES[p] (weak keys), so one
+-- lookup both checks `self` and finds it, and nothing reaches it from p.
+local HANDLES = setmetatable({}, { __mode = "k" })
+
+local function handle(self, fname)
+  local h = HANDLES[self]
+  if h == nil then P.typeerror(self, 1, fname, "aloop Process", 2) end
+  return h
+end
+
+local Process = { __name = "aloop.Process", __metatable = methods }
 
 function Process.__index(self, k)
   if k == "returncode" then -- reaped on the spot if it has exited
-    local rc = self._h:poll()
+    local rc = HANDLES[self]:poll()
     if rc ~= nil then rawset(self, "returncode", rc) end
     return rc
   end
@@ -59,6 +69,7 @@ function Process.__index(self, k)
 end
 
 function Process.__tostring(self)
+  handle(self, "__tostring")
   local rc = self.returncode
   return string.format("<aloop.Process %d %s>", self.pid,
     rc == nil and "running" or ("returncode=" .. rc))
@@ -67,10 +78,11 @@ end
 -- wait() -> returncode, once the child has exited. Cancelling it leaves
 -- the child running.
 function methods.wait(self)
+  local h = handle(self, "wait")
   P.need_task("Process:wait")
   local rc = rawget(self, "returncode")
   if rc ~= nil then return rc end
-  rc = self._h:wait()
+  rc = h:wait()
   rawset(self, "returncode", rc)
   return rc
 end
@@ -83,6 +95,7 @@ end
 -- that is not a pipe): feeds input to stdin and closes it, reads both
 -- outputs to their end at the same time, then waits for the child.
 function methods.communicate(self, input)
+  handle(self, "communicate")
   if input ~= nil and type(input) ~= "string" then
     P.typeerror(input, 1, "communicate", "string or nil")
   end
@@ -139,12 +152,12 @@ local function check_sig(sig, fname)
 end
 
 function methods.send_signal(self, sig)
-  self._h:signal(check_sig(sig, "send_signal"))
+  handle(self, "send_signal"):signal(check_sig(sig, "send_signal"))
 end
 
-function methods.terminate(self) self._h:signal(signums.SIGTERM) end
+function methods.terminate(self) handle(self, "terminate"):signal(signums.SIGTERM) end
 
-function methods.kill(self) self._h:signal(signums.SIGKILL) end
+function methods.kill(self) handle(self, "kill"):signal(signums.SIGKILL) end
 
 local modes = { pipe = true, inherit = true, null = true }
 
@@ -182,7 +195,9 @@ local function spawn(fname, file, argv, opts, argn, search)
   local m1 = check_mode(opts.stdout, "stdout", fname, argn)
   local m2 = check_mode(opts.stderr, "stderr", fname, argn)
   local h, pid, sin, sout, serr = proc.spawn(file, argv, env, cwd, m0, m1, m2, search, limit)
-  return setmetatable({ _h = h, pid = pid, stdin = sin, stdout = sout, stderr = serr }, Process)
+  local p = setmetatable({ pid = pid, stdin = sin, stdout = sout, stderr = serr }, Process)
+  HANDLES[p] = h
+  return p
 end
 
 local subprocess = {}
