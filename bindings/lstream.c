@@ -290,8 +290,7 @@ static int s_write(lua_State *L) {
   int r = al_stream_write(&s->st, p, n);
   if (r != 0)
     return laloop_error(L, "RuntimeError",
-                        r == AL_EAGAIN ? "write during the TLS handshake"
-                        : s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT)
+                        s->st.flags & (AL_S_CLOSED | AL_S_CLOSE_WANT)
                             ? "write on a closed stream"
                             : "write after write_eof");
   hold(L, s, 1);

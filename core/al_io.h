@@ -108,6 +108,8 @@ struct al_stream {
    * owner may let go of it then); may be NULL. */
   al_handle_t *notify;
   struct al_tls *tls;      /* read-only: the TLS filter, if any (al_tls.h) */
+  al_buf_t tlsq;           /* private: written during the TLS handshake, to
+                            * be encrypted once it is done */
 };
 
 void al_stream_init(al_stream_t *s, al_loop_t *loop, int fd);
@@ -121,9 +123,10 @@ void al_stream_init(al_stream_t *s, al_loop_t *loop, int fd);
  * always asks. */
 long al_stream_fill(al_stream_t *s, size_t want);
 /* Queue bytes: sent at once as far as the socket takes them, the rest by
- * the write watcher. Returns AL_EPIPE after write_eof or close, AL_EAGAIN
- * while a TLS handshake is in progress; after a connection error the bytes
- * are dropped (werr tells, drain raises). */
+ * the write watcher; during a TLS handshake they wait, in order, for its
+ * end (a failed handshake drops them with the connection). Returns AL_EPIPE
+ * after write_eof or close; after a connection error the bytes are dropped
+ * (werr tells, drain raises). */
 int al_stream_write(al_stream_t *s, const char *p, size_t n);
 /* Whether a drain must wait: the buffer is above the high-water mark. */
 bool al_stream_must_drain(const al_stream_t *s);

@@ -108,6 +108,7 @@ static void do_close(al_stream_t *s) {
   s->flags &= ~(unsigned)AL_S_CLOSE_WANT;
   al_io_close(&s->io); /* wakes the readers and writers parked */
   al_buf_free(&s->wbuf);
+  al_buf_free(&s->tlsq);
   wake_list(&s->drainers, 0);
   wake_list(&s->closers, 0);
   notify(s);
@@ -359,26 +360,33 @@ long al_stream_fill(al_stream_t *s, size_t want) {
   return r;
 }
 
+/* Plaintext through the TLS filter, a record at a time, each sent as it
+ * comes. */
+static void tls_write(al_stream_t *s, const char *p, size_t n) {
+  while (n > 0 && !s->werr) {
+    size_t k = n < 16384 ? n : 16384;
+    int r = al_tls_write(s->tls, p, k);
+    tls_out(s);
+    if (r < 0) {
+      write_failed(s, r);
+      break;
+    }
+    p += k;
+    n -= k;
+  }
+}
+
 int al_stream_write(al_stream_t *s, const char *p, size_t n) {
   if (s->flags & (AL_S_CLOSED | AL_S_CLOSE_WANT | AL_S_SHUT_WANT |
                   AL_S_SHUT_DONE))
     return AL_EPIPE;
   if (s->werr || n == 0)
     return 0;
-  if (s->tls) { /* encrypted a record at a time, each sent as it comes */
+  if (s->tls) {
     if (!al_tls_handshake_done(s->tls))
-      return AL_EAGAIN;
-    while (n > 0 && !s->werr) {
-      size_t k = n < 16384 ? n : 16384;
-      int r = al_tls_write(s->tls, p, k);
-      tls_out(s);
-      if (r < 0) {
-        write_failed(s, r);
-        break;
-      }
-      p += k;
-      n -= k;
-    }
+      al_buf_append(&s->tlsq, p, n); /* sent when the handshake is done */
+    else
+      tls_write(s, p, n);
     return 0;
   }
   if (s->wbuf.len == 0) { /* nothing queued: straight to the socket */
@@ -398,7 +406,8 @@ int al_stream_write(al_stream_t *s, const char *p, size_t n) {
 }
 
 bool al_stream_must_drain(const al_stream_t *s) {
-  return s->wbuf.len > s->high && !s->werr && !(s->flags & AL_S_CLOSED);
+  return s->wbuf.len + s->tlsq.len > s->high && !s->werr &&
+         !(s->flags & AL_S_CLOSED);
 }
 
 void al_stream_set_limits(al_stream_t *s, size_t high, size_t low) {
@@ -473,6 +482,7 @@ void al_stream_close(al_stream_t *s) {
 
 void al_stream_abort(al_stream_t *s) {
   s->wbuf.off = s->wbuf.len = 0;
+  s->tlsq.off = s->tlsq.len = 0;
   do_close(s);
 }
 
@@ -494,6 +504,7 @@ void al_stream_destroy(al_stream_t *s, bool loop_alive) {
   }
   al_buf_free(&s->rbuf);
   al_buf_free(&s->wbuf);
+  al_buf_free(&s->tlsq);
   al_tls_free(s->tls);
   s->tls = NULL;
 }
@@ -518,6 +529,12 @@ int al_stream_tls_handshake(al_stream_t *s) {
       return AL_WAKE_CLOSED;
     r = al_tls_handshake(s->tls);
     tls_out(s);
+    if (r == 0 && s->tlsq.len > 0) { /* what was written meanwhile, now */
+      tls_write(s, al_buf_head(&s->tlsq), s->tlsq.len);
+      al_buf_free(&s->tlsq);
+      if (s->wbuf.len <= s->low)
+        wake_list(&s->drainers, 0);
+    }
     if (r != AL_EAGAIN)
       return (int)r;
     if (s->werr)
