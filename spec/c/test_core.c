@@ -283,6 +283,57 @@ static void test_hook_park(al_loop_t *loop) {
   al_task_destroy(&a);
 }
 
+static int nsteps;
+static void counting_step(al_handle_t *h) {
+  (void)h;
+  nsteps++;
+}
+
+/* A task's waiter and timer share their bytes: one task through every kind
+ * of wait in turn, the waiter whole again after each sleep. */
+static void test_one_wait_at_a_time(al_loop_t *loop) {
+  al_task_t t;
+  al_future_t f;
+  al_scope_t scope;
+  size_t timers0 = loop->ntimers;
+  al_scope_init(&scope, NULL);
+  al_wlist_init(&hook_line);
+  unwaits = 0;
+  al_task_init(&t, loop, &scope, counting_step);
+  al_loop_step(loop);
+  al_task_resuming(&t);
+  al_task_sleep(&t, 10);
+  CHECK(t.wait == AL_WAIT_TIMER && loop->ntimers == timers0 + 1, "asleep: in the heap");
+  CHECK(al_task_cancel(&t, NULL) && loop->ntimers == timers0 && t.wait == AL_WAIT_NONE &&
+            t.waiter.link.next == NULL && t.waiter.owner == NULL,
+        "a cancelled sleep leaves the heap and the waiter whole");
+  CHECK(al_task_resuming(&t), "it resumes cancelled");
+  al_future_init(&f, loop, AL_KIND_FUTURE);
+  al_task_await(&t, &f);
+  CHECK(!al_wlist_empty(&f.waiters) && t.waiter.owner == &f.waiters,
+        "after the sleep, the waiter links to an awaited future");
+  al_future_finish(&f, AL_DONE);
+  CHECK(al_handle_queued(&t.step) && al_wlist_empty(&f.waiters), "the future wakes it");
+  CHECK(!al_task_resuming(&t), "and it resumes");
+  al_task_sleep(&t, 0.001);
+  nsteps = 0;
+  while (nsteps == 0)
+    if (al_loop_step(loop) == AL_STEP_STUCK)
+      break;
+  CHECK(loop->ntimers == timers0 && t.wait == AL_WAIT_TIMER, "a sleep that ran out leaves the heap");
+  CHECK(!al_task_resuming(&t) && t.waiter.link.next == NULL && t.wait == AL_WAIT_NONE,
+        "resuming after it makes the waiter whole again");
+  al_wlist_append(&hook_line, &t.waiter);
+  al_task_park(&t, hook_unwait);
+  al_waiter_remove(&t.waiter);
+  al_task_wake(&t, 7);
+  CHECK(!al_task_resuming(&t) && t.wake_status == 7 && unwaits == 0, "then a hook park");
+  al_task_sleep(&t, 10);
+  al_task_destroy(&t);
+  CHECK(loop->ntimers == timers0 && scope.n == 0, "destroyed asleep: out of the heap and the scope");
+  al_future_destroy(&f);
+}
+
 static void test_waitq(al_loop_t *loop) {
   al_waitq_t q;
   al_task_t t[3];
@@ -345,6 +396,7 @@ int main(void) {
   test_cancel_passes_on(&loop);
   test_gather(&loop);
   test_hook_park(&loop);
+  test_one_wait_at_a_time(&loop);
   test_waitq(&loop);
   test_errors();
   al_loop_close(&loop);
