@@ -335,7 +335,7 @@ static int s_can_write_eof(lua_State *L) {
 }
 
 static int s_write_buffer_size(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)check_stream(L)->st.wbuf.len);
+  lua_pushinteger(L, (lua_Integer)al_stream_buffered(&check_stream(L)->st));
   return 1;
 }
 

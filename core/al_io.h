@@ -113,6 +113,10 @@ struct al_stream {
 };
 
 void al_stream_init(al_stream_t *s, al_loop_t *loop, int fd);
+/* Bytes written and not yet sent, those waiting for a TLS handshake too. */
+static inline size_t al_stream_buffered(const al_stream_t *s) {
+  return s->wbuf.len + s->tlsq.len;
+}
 /* Receive into the read buffer, asking for `want` bytes or more. Returns
  * how many arrived (> 0), 0 at end of stream (AL_S_EOF is set), AL_EAGAIN
  * when nothing is there yet (wait with al_io_wait(.., EV_READ)), or the

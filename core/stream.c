@@ -406,7 +406,7 @@ int al_stream_write(al_stream_t *s, const char *p, size_t n) {
 }
 
 bool al_stream_must_drain(const al_stream_t *s) {
-  return s->wbuf.len + s->tlsq.len > s->high && !s->werr &&
+  return al_stream_buffered(s) > s->high && !s->werr &&
          !(s->flags & AL_S_CLOSED);
 }
 

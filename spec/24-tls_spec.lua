@@ -371,6 +371,7 @@ describe("start_tls", function()
       local t = aloop.create_task(s.start_tls, s, { cafile = C.ca, server_hostname = "localhost" })
       H.settle()
       s:write("one")
+      assert.equal(3, s:get_write_buffer_size()) -- waiting for the handshake
       local big = string.rep("0123456789", 20000)
       local drained = false
       local writer = aloop.create_task(function()
