@@ -209,6 +209,11 @@ static void tls_out(al_stream_t *s) {
   }
 }
 
+/* A TLS handshake is going on: writes and write_eof wait for its end. */
+static bool in_handshake(const al_stream_t *s) {
+  return s->tls && !al_tls_handshake_done(s->tls);
+}
+
 /* The write buffer is empty: do what waited for it. */
 static void flushed(al_stream_t *s) {
   al_io_want(&s->io, EV_WRITE, false);
@@ -216,7 +221,8 @@ static void flushed(al_stream_t *s) {
     do_close(s);
     return;
   }
-  if ((s->flags & AL_S_SHUT_WANT) && !(s->flags & AL_S_SHUT_DONE)) {
+  if ((s->flags & AL_S_SHUT_WANT) && !(s->flags & AL_S_SHUT_DONE) &&
+      !in_handshake(s)) {
     s->flags |= AL_S_SHUT_DONE;
     if (s->flags & AL_S_PIPE) { /* a pipe's end of writing: close it */
       do_close(s);
@@ -383,7 +389,7 @@ int al_stream_write(al_stream_t *s, const char *p, size_t n) {
   if (s->werr || n == 0)
     return 0;
   if (s->tls) {
-    if (!al_tls_handshake_done(s->tls))
+    if (in_handshake(s))
       al_buf_append(&s->tlsq, p, n); /* sent when the handshake is done */
     else
       tls_write(s, p, n);
@@ -440,14 +446,11 @@ void al_stream_wait_closed(al_stream_t *s, al_task_t *t) {
   }
 }
 
-int al_stream_write_eof(al_stream_t *s) {
-  if (s->flags & (AL_S_CLOSED | AL_S_CLOSE_WANT))
-    return AL_EPIPE;
-  if (s->flags & (AL_S_SHUT_WANT | AL_S_SHUT_DONE))
-    return 0;
+/* Shut the write side: the close_notify first, then the socket once the
+ * write buffer is empty. */
+static int shut_write(al_stream_t *s) {
   if (s->tls && !s->werr && al_tls_shutdown(s->tls)) /* close_notify first */
     tls_out(s);
-  s->flags |= AL_S_SHUT_WANT;
   if (s->wbuf.len == 0 && !s->werr && (s->flags & AL_S_PIPE)) {
     s->flags |= AL_S_SHUT_DONE;
     do_close(s);
@@ -459,6 +462,17 @@ int al_stream_write_eof(al_stream_t *s) {
       return -errno;
   }
   return 0;
+}
+
+int al_stream_write_eof(al_stream_t *s) {
+  if (s->flags & (AL_S_CLOSED | AL_S_CLOSE_WANT))
+    return AL_EPIPE;
+  if (s->flags & (AL_S_SHUT_WANT | AL_S_SHUT_DONE))
+    return 0;
+  s->flags |= AL_S_SHUT_WANT;
+  if (in_handshake(s))
+    return 0; /* after the handshake and what was written during it */
+  return shut_write(s);
 }
 
 void al_stream_close(al_stream_t *s) {
@@ -534,6 +548,12 @@ int al_stream_tls_handshake(al_stream_t *s) {
       al_buf_free(&s->tlsq);
       if (s->wbuf.len <= s->low)
         wake_list(&s->drainers, 0);
+    }
+    if (r == 0 && (s->flags & AL_S_SHUT_WANT) &&
+        !(s->flags & AL_S_SHUT_DONE)) { /* a write_eof waited for it */
+      int e = shut_write(s);
+      if (e < 0 && !s->werr)
+        s->werr = e; /* the write side's error, for drain */
     }
     if (r != AL_EAGAIN)
       return (int)r;

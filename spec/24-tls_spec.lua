@@ -388,6 +388,26 @@ describe("start_tls", function()
       assert.equal("one" .. big, got:await()) -- encrypted after the handshake, nothing lost
     end))
 
+  it("a write_eof during the handshake waits for it and for the writes before it",
+    N.async(function()
+      local got = aloop.Future()
+      local srv <close> = aloop.start_server(function(s)
+        s:readline()
+        aloop.sleep(0.1)
+        s:start_tls({ server_side = true, cert = C.server, key = C.server_key })
+        got:set_result(s:read()) -- to the end: the close_notify after "last words"
+      end, "127.0.0.1", 0)
+      local s <close> = aloop.open_connection("127.0.0.1", srv:port())
+      s:write("STARTTLS\n")
+      local t = aloop.create_task(s.start_tls, s, { cafile = C.ca, server_hostname = "localhost" })
+      H.settle()
+      s:write("last words")
+      s:write_eof()
+      assert.matches("write after write_eof", tostring(H.raises(s.write, s, "more")))
+      assert.equal(s, t:await())
+      assert.equal("last words", got:await())
+    end))
+
   it("writes queued during a handshake that fails are dropped with the connection",
     N.async(function()
       local srv <close> = aloop.start_server(function(s)
