@@ -5,26 +5,7 @@ local aloop = require "aloop"
 
 local N = tonumber(arg[1]) or 100000
 
-local function page_size()
-  local p = io.popen("getconf PAGESIZE")
-  local size = p and tonumber(p:read("l"))
-  if p then p:close() end
-  return size or 4096
-end
-local PAGE = page_size()
-
-local function rss_bytes()
-  local f = assert(io.open("/proc/self/statm"))
-  local _, resident = f:read("n", "n")
-  f:close()
-  return resident * PAGE
-end
-
-local function measure()
-  collectgarbage()
-  collectgarbage()
-  return collectgarbage("count") * 1024, rss_bytes()
-end
+local measure = dofile((arg[0]:match("^(.*)/") or ".") .. "/heap.lua")
 
 aloop.run(function()
   local started = 0
