@@ -104,14 +104,21 @@ static int new_socket(int family) {
   return fd < 0 ? -errno : fd;
 }
 
+/* A set-up step failed: the error it left in errno, the socket closed. */
+static int close_failed(int fd) {
+  int err = -errno;
+  close(fd);
+  return err;
+}
+
 int al_sock_connect(const al_addr_t *a, const al_addr_t *local,
                     bool *in_progress) {
-  int fd = new_socket(a->u.sa.sa_family), err;
+  int fd = new_socket(a->u.sa.sa_family);
   *in_progress = false;
   if (fd < 0)
     return fd;
   if (local && bind(fd, &local->u.sa, local->len) != 0)
-    goto fail;
+    return close_failed(fd);
   while (connect(fd, &a->u.sa, a->len) != 0) {
     if (errno == EINTR)
       continue;
@@ -119,13 +126,9 @@ int al_sock_connect(const al_addr_t *a, const al_addr_t *local,
       *in_progress = true;
       break;
     }
-    goto fail;
+    return close_failed(fd);
   }
   return fd;
-fail:
-  err = -errno;
-  close(fd);
-  return err;
 }
 
 int al_sock_connected(int fd) {
@@ -137,25 +140,18 @@ int al_sock_connected(int fd) {
 }
 
 int al_sock_listen(const al_addr_t *a, int backlog, unsigned flags) {
-  int fd = new_socket(a->u.sa.sa_family), one = 1, err;
+  int fd = new_socket(a->u.sa.sa_family), one = 1;
   if (fd < 0)
     return fd;
-  if (a->u.sa.sa_family != AF_UNIX &&
-      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
-    goto fail;
-  if ((flags & AL_L_REUSEPORT) &&
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-    goto fail;
-  if ((flags & AL_L_V6ONLY) && a->u.sa.sa_family == AF_INET6 &&
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
-    goto fail;
-  if (bind(fd, &a->u.sa, a->len) != 0 || listen(fd, backlog) != 0)
-    goto fail;
+  if ((a->u.sa.sa_family != AF_UNIX &&
+       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) ||
+      ((flags & AL_L_REUSEPORT) &&
+       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+      ((flags & AL_L_V6ONLY) && a->u.sa.sa_family == AF_INET6 &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+      bind(fd, &a->u.sa, a->len) != 0 || listen(fd, backlog) != 0)
+    return close_failed(fd);
   return fd;
-fail:
-  err = -errno;
-  close(fd);
-  return err;
 }
 
 int al_sock_accept(int fd) {
