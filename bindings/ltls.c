@@ -80,8 +80,17 @@ static int opt_bool(lua_State *L, int t, const char *k) {
   return v;
 }
 
+/* "TLSv1.2" and "TLSv1.3" as OpenSSL's numbers; 0 for none. */
+static int opt_version(lua_State *L, int t, const char *k) {
+  const char *v = opt_string(L, t, k);
+  if (!v)
+    return 0;
+  return strcmp(v, "TLSv1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
+}
+
 /* _net.tls_context{server=, verify=, verify_client=, cafile=, capath=,
- * cert=, key=, alpn = {names}}: options checked by the caller. */
+ * cert=, key=, alpn = {names}, min_version=, max_version=, ciphers=,
+ * ciphersuites=}: options checked by the caller. */
 static int n_tls_context(lua_State *L) {
   al_tls_opts_t o;
   luaL_Buffer b;
@@ -96,6 +105,10 @@ static int n_tls_context(lua_State *L) {
   o.capath = opt_string(L, 1, "capath");
   o.cert = opt_string(L, 1, "cert");
   o.key = opt_string(L, 1, "key");
+  o.min_version = opt_version(L, 1, "min_version");
+  o.max_version = opt_version(L, 1, "max_version");
+  o.ciphers = opt_string(L, 1, "ciphers");
+  o.ciphersuites = opt_string(L, 1, "ciphersuites");
   luaL_buffinit(L, &b);
   if (lua_getfield(L, 1, "alpn") == LUA_TTABLE) {
     lua_Integer i, n = luaL_len(L, -1);

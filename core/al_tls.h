@@ -28,6 +28,9 @@ typedef struct al_tls_opts {
   const char *cert, *key;      /* own certificate chain and key (PEM) */
   const unsigned char *alpn;   /* wire format (length-prefixed names) */
   size_t alpn_len;
+  int min_version, max_version; /* TLS1_2_VERSION...; 0: TLS 1.2, newest */
+  const char *ciphers;         /* OpenSSL's list for TLS 1.2, or NULL */
+  const char *ciphersuites;    /* TLS 1.3's, or NULL */
 } al_tls_opts_t;
 
 /* A context, or NULL with the reason written to err (errlen bytes). */

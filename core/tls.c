@@ -72,7 +72,20 @@ al_tls_ctx_t *al_tls_ctx_new(const al_tls_opts_t *o, char *err, size_t errlen) {
     what = "SSL_CTX_new";
     goto fail;
   }
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_set_min_proto_version(
+          ctx, o->min_version ? o->min_version : TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(ctx, o->max_version) != 1) {
+    what = "the TLS versions";
+    goto fail;
+  }
+  if (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) {
+    what = "the cipher list";
+    goto fail;
+  }
+  if (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1) {
+    what = "the TLS 1.3 cipher suites";
+    goto fail;
+  }
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(
       ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections hold no buffers */

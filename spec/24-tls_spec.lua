@@ -263,6 +263,54 @@ describe("TLS server", function()
   end, 60))
 end)
 
+describe("TLS versions and ciphers", function()
+  it("min_version and max_version bound what is negotiated; no overlap fails the handshake",
+    N.async(function()
+      local srv12 <close> = tls_echo_server({ max_version = "TLSv1.2" })
+      local s <close> = aloop.open_connection("127.0.0.1", srv12:port(), { tls = { cafile = C.ca } })
+      assert.equal("TLSv1.2", s:get_extra_info("version"))
+      local s2 <close> = aloop.open_connection("127.0.0.1", srv12:port(),
+        { tls = { cafile = C.ca, min_version = "TLSv1.2", max_version = "TLSv1.2" } })
+      assert.equal("TLSv1.2", s2:get_extra_info("version"))
+      local e = H.raises(aloop.open_connection, "127.0.0.1", srv12:port(),
+        { tls = { cafile = C.ca, min_version = "TLSv1.3" } })
+      assert.is_true(aloop.is_tls_error(e))
+      assert.matches("protocol version", tostring(e))
+      local srv <close> = tls_echo_server()
+      local s3 <close> = aloop.open_connection("127.0.0.1", srv:port(), { tls = { cafile = C.ca } })
+      assert.equal("TLSv1.3", s3:get_extra_info("version")) -- the newest by default
+    end))
+
+  it("ciphers (TLS 1.2) and ciphersuites (TLS 1.3) choose what is used", N.async(function()
+    local srv <close> = tls_echo_server()
+    local s <close> = aloop.open_connection("127.0.0.1", srv:port(), { tls = {
+      cafile = C.ca, max_version = "TLSv1.2", ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305" } })
+    assert.equal("ECDHE-ECDSA-CHACHA20-POLY1305", s:get_extra_info("cipher")[1])
+    local s13 <close> = aloop.open_connection("127.0.0.1", srv:port(), { tls = {
+      cafile = C.ca, ciphersuites = "TLS_CHACHA20_POLY1305_SHA256" } })
+    assert.equal("TLS_CHACHA20_POLY1305_SHA256", s13:get_extra_info("cipher")[1])
+    s:write("x")
+    assert.equal("x", s:readexactly(1))
+  end))
+
+  it("refuses unknown versions and cipher lists, naming the option", N.async(function()
+    local e = H.raises(aloop.open_connection, "127.0.0.1", 1, { tls = { min_version = "SSLv3" } })
+    assert.matches("bad argument #3 to 'open_connection' %(tls.min_version must be \"TLSv1.2\" or \"TLSv1.3\"%)",
+      tostring(e))
+    e = H.raises(aloop.open_connection, "127.0.0.1", 1,
+      { tls = { min_version = "TLSv1.3", max_version = "TLSv1.2" } })
+    assert.matches("tls.min_version is above tls.max_version", tostring(e))
+    e = H.raises(aloop.open_connection, "127.0.0.1", 1, { tls = { ciphers = 5 } })
+    assert.matches("tls.ciphers must be a string", tostring(e))
+    e = H.raises(aloop.start_server, N.echo, "127.0.0.1", 0, { tls = server_tls({ ciphers = "NO-SUCH-CIPHER" }) })
+    assert.is_true(aloop.is_tls_error(e))
+    assert.matches("the cipher list", tostring(e))
+    e = H.raises(aloop.open_connection, "127.0.0.1", 1, { tls = { ciphersuites = "TLS_NO_SUCH" } })
+    assert.is_true(aloop.is_tls_error(e))
+    assert.matches("the TLS 1.3 cipher suites", tostring(e))
+  end))
+end)
+
 describe("TLS ends", function()
   it("close sends close_notify: the reader sees a clean end", N.async(function()
     local srv <close> = aloop.start_server(function(s)

@@ -37,6 +37,12 @@ local aloop = {}
 ---@field key? string
 ---Protocols offered, e.g. {"h2", "http/1.1"}.
 ---@field alpn? string[]
+---The oldest and newest TLS versions allowed (TLS 1.2 and the newest by default).
+---@field min_version? "TLSv1.2"|"TLSv1.3"
+---@field max_version? "TLSv1.2"|"TLSv1.3"
+---OpenSSL cipher list for TLS 1.2, and the TLS 1.3 cipher suites.
+---@field ciphers? string
+---@field ciphersuites? string
 
 ---@class aloop.TLSServerOptions
 ---The certificate (chain) and key, PEM.
@@ -49,6 +55,12 @@ local aloop = {}
 ---@field verify_client? boolean
 ---Protocols accepted, in order of preference.
 ---@field alpn? string[]
+---The oldest and newest TLS versions allowed (TLS 1.2 and the newest by default).
+---@field min_version? "TLSv1.2"|"TLSv1.3"
+---@field max_version? "TLSv1.2"|"TLSv1.3"
+---OpenSSL cipher list for TLS 1.2, and the TLS 1.3 cipher suites.
+---@field ciphers? string
+---@field ciphersuites? string
 
 ---@class aloop.StartTLSOptions: aloop.TLSClientOptions
 ---The server side of the handshake (needs cert and key).

@@ -112,14 +112,16 @@ local tls_contexts = setmetatable({}, { __mode = "v" })
 local HANDSHAKE_TIMEOUT = 60 -- seconds, as asyncio's ssl_handshake_timeout
 
 -- tls: true or { cafile, capath, verify, cert, key, alpn, verify_client,
--- server_hostname }; level: how far the public function is from here.
+-- server_hostname, min_version, max_version, ciphers, ciphersuites };
+-- level: how far the public function is from here.
+local TLS_VERSIONS = { ["TLSv1.2"] = 1, ["TLSv1.3"] = 2 }
 local function tls_context(tls, server, argn, fname, level)
   if tls == true then tls = {} end
   if type(tls) ~= "table" then
     P.typeerror(tls, argn, fname, "tls as true or a table", level)
   end
   local spec = { server = server, verify = tls.verify ~= false, verify_client = tls.verify_client == true }
-  for _, k in ipairs({ "cafile", "capath", "cert", "key" }) do
+  for _, k in ipairs({ "cafile", "capath", "cert", "key", "ciphers", "ciphersuites" }) do
     local v = tls[k]
     if v ~= nil and type(v) ~= "string" then
       P.argerror(argn, fname, "tls." .. k .. " must be a string", level)
@@ -136,10 +138,22 @@ local function tls_context(tls, server, argn, fname, level)
       spec.alpn[i] = name
     end
   end
+  for _, k in ipairs({ "min_version", "max_version" }) do
+    local v = tls[k]
+    if v ~= nil and not TLS_VERSIONS[v] then
+      P.argerror(argn, fname, "tls." .. k .. ' must be "TLSv1.2" or "TLSv1.3"', level)
+    end
+    spec[k] = v
+  end
+  if spec.min_version and spec.max_version
+    and TLS_VERSIONS[spec.min_version] > TLS_VERSIONS[spec.max_version] then
+    P.argerror(argn, fname, "tls.min_version is above tls.max_version", level)
+  end
   if server and not spec.cert then P.argerror(argn, fname, "a TLS server needs tls.cert (and tls.key)", level) end
   local key = table.concat({ tostring(server), tostring(spec.verify), tostring(spec.verify_client),
     spec.cafile or "", spec.capath or "", spec.cert or "", spec.key or "",
-    spec.alpn and table.concat(spec.alpn, "\0") or "" }, "\1")
+    spec.alpn and table.concat(spec.alpn, "\0") or "",
+    spec.min_version or "", spec.max_version or "", spec.ciphers or "", spec.ciphersuites or "" }, "\1")
   local ctx = tls_contexts[key]
   if not ctx then
     ctx = net.tls_context(spec)
