@@ -175,6 +175,20 @@ describe("hardening of the Lua parts", function()
     assert.is_true(b:broken())
   end)
 
+  it("a TaskGroup closed outside a task while it has children says so and stays whole (fuzz)",
+    H.async(function()
+      local tg = aloop.TaskGroup()
+      local child = tg:create_task(aloop.sleep, 0.01, "done")
+      local e
+      aloop.get_running_loop():call_soon(function()
+        e = raises_here(getmetatable(tg).__close, tg)
+      end)
+      aloop.sleep(0)
+      assert.matches("aloop%.TaskGroup:__close called outside a task", e)
+      tg:__close() -- in the task: waits for the child, as it would have
+      assert.equal("done", child:result())
+    end))
+
   it("a PriorityQueue put whose item does not compare leaves the queue as it was (N1)", function()
     local pq = aloop.PriorityQueue()
     for _, v in ipairs({ 5, 1, 4, 2, 3 }) do pq:put_nowait(v) end

@@ -888,6 +888,8 @@ end
 function TaskGroup:__close(err)
   local st = GROUPS[self]
   if st == nil then bad_self(self, "__close", "TaskGroup") end
+  -- it waits for its children: only a task can (checked before any change)
+  if st.ntasks > 0 then need_task("TaskGroup:__close") end
   st.exiting = true
   local propagate_cancel = (err ~= nil and is_cancelled(err)) and err or nil
   if st.parent_cancel_requested then
