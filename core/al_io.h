@@ -140,7 +140,9 @@ void al_stream_set_limits(al_stream_t *s, size_t high, size_t low);
 /* Park t until the write buffer is at the low-water mark or below, or the
  * connection is lost (woken with werr). */
 void al_stream_drain_wait(al_stream_t *s, al_task_t *t);
-/* Shut down the writing side once the buffer is flushed. */
+/* Shut down the writing side once the buffer is flushed (on TLS: a
+ * close_notify first; during a handshake, after it and what waited for
+ * it). AL_EPIPE after close; 0 when done or under way. */
 int al_stream_write_eof(al_stream_t *s);
 /* Close: at once when nothing is left to send (or the connection is lost),
  * else once the buffer is flushed. Readers see the end of stream. */
