@@ -28,9 +28,11 @@ for _, name in ipairs({ "host_poll", "host_libev" }) do
       assert.equal(0, s.unfinished)
       -- ticks kept coming: one per period over the whole run, give or take
       assert.is_true(s.ticks >= math.floor(s.elapsed / 0.010) - 2, out)
+      -- and none waited for the whole work: a late tick is bounded by a few
+      -- periods (one period flaked when the shared machine preempted the host)
       if not H.wrap then -- valgrind slows everything, not the point here
-        assert.is_true(s.worst_late_ms <= s.period_ms,
-          "a tick was late by more than one period: " .. out)
+        assert.is_true(s.worst_late_ms <= 3 * s.period_ms,
+          "a tick was late by more than three periods: " .. out)
       end
     end)
 
