@@ -280,6 +280,25 @@ describe("hardening of the Lua parts", function()
     assert.equal(put + puts_inner, #taken + #rest)
   end)
 
+  it("a PriorityQueue emptied by its comparator in the middle of a put starts over (torture)",
+    function()
+      local q, emptying = nil, false
+      local taken = {}
+      q = aloop.PriorityQueue(0, { lt = function(a, b)
+        if emptying then
+          emptying = false
+          while not q:empty() do taken[#taken + 1] = q:get_nowait() end
+        end
+        return a < b
+      end })
+      for i = 1, 8 do q:put_nowait(i * 10) end
+      emptying = true
+      q:put_nowait(5) -- its walk up meets a heap that is gone: it starts over
+      assert.same({ 10, 20, 30, 40, 50, 60, 70, 80 }, taken)
+      assert.equal(1, q:qsize())
+      assert.equal(5, q:get_nowait())
+    end)
+
   it("PriorityQueue under finalisers that use it stays whole (N4)", function()
     local pq = aloop.PriorityQueue()
     local added, removed = 0, 0

@@ -767,7 +767,8 @@ function aloop.PriorityQueue(maxsize, opts)
         v = version
         e.seq = seq + 1
         ok, i = pcall(sift_up_place, e)
-        if not ok then failed(i, fname) end
+        -- (a failure after the heap changed under the walk: start over)
+        if not ok and v == version then failed(i, fname) end
       until v == version
       -- from here on, nothing can run a finaliser
       size = size + 1
@@ -787,7 +788,9 @@ function aloop.PriorityQueue(maxsize, opts)
         v = version
         x = heap[size]
         ok, depth = pcall(sift_down_path, x)
-        if not ok then return nil, { text = not lt and compare_text(depth), value = depth } end
+        if not ok and v == version then
+          return nil, { text = not lt and compare_text(depth), value = depth }
+        end
       until v == version
       local top, i = heap[1], 1
       for d = 1, depth do
