@@ -288,6 +288,9 @@ void laloop_report_unretrieved(lua_State *L, lstate *S, void *run_id);
 void laloop_report_if_unretrieved(lua_State *L, int idx, al_future_t *f,
                                   const char *what);
 void laloop_open_futures(lua_State *L, int mod, int up);
+/* Methods (upvalue: the state) into both the Task's and the Future's
+ * method tables. */
+void laloop_add_shared_methods(lua_State *L, int up, const luaL_Reg *methods);
 /* The Task or Future at idx (a gather too), or a type error. */
 al_future_t *laloop_check_future(lua_State *L, int idx);
 

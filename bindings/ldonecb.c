@@ -171,15 +171,7 @@ void laloop_open_donecbs(lua_State *L, int up) {
       {NULL, NULL}};
   static const luaL_Reg metas[] = {{"__gc", donecb_gc}, {NULL, NULL}};
   static const luaL_Reg none[] = {{NULL, NULL}};
-  static const char *const owners[] = {LALOOP_TASK_MT, LALOOP_FUTURE_MT};
   lstate *S = lua_touserdata(L, up);
-  size_t i;
   S->mt.donecb = laloop_new_class(L, up, LALOOP_DONECB_MT, none, metas);
-  for (i = 0; i < sizeof owners / sizeof *owners; i++) {
-    luaL_getmetatable(L, owners[i]);
-    lua_getfield(L, -1, "__index"); /* shared with its finalising twin */
-    lua_pushvalue(L, up);
-    luaL_setfuncs(L, methods, 1);
-    lua_pop(L, 2);
-  }
+  laloop_add_shared_methods(L, up, methods);
 }

@@ -357,6 +357,18 @@ static int fu_gc(lua_State *L) {
 
 /* ---- registration ------------------------------------------------------- */
 
+void laloop_add_shared_methods(lua_State *L, int up, const luaL_Reg *methods) {
+  static const char *const owners[] = {LALOOP_TASK_MT, LALOOP_FUTURE_MT};
+  size_t i;
+  for (i = 0; i < sizeof owners / sizeof *owners; i++) {
+    luaL_getmetatable(L, owners[i]);
+    lua_getfield(L, -1, "__index"); /* shared with its finalising twin */
+    lua_pushvalue(L, up);
+    luaL_setfuncs(L, methods, 1);
+    lua_pop(L, 2);
+  }
+}
+
 void laloop_open_futures(lua_State *L, int mod, int up) {
   /* what every Task and Future answers */
   static const luaL_Reg shared[] = {
@@ -374,22 +386,13 @@ void laloop_open_futures(lua_State *L, int mod, int up) {
   static const luaL_Reg future_metas[] = {{"__tostring", fu_tostring},
                                           {NULL, NULL}};
   static const luaL_Reg fns[] = {{"Future", l_future}, {NULL, NULL}};
-  static const char *const owners[] = {LALOOP_TASK_MT, LALOOP_FUTURE_MT};
   lstate *S = lua_touserdata(L, up);
-  size_t i;
   S->mt.future =
       laloop_new_class(L, up, LALOOP_FUTURE_MT, future_methods, future_metas);
   luaL_getmetatable(L, LALOOP_FUTURE_MT);
   S->mtref.future = laloop_class_ref(L);
   lua_pop(L, 1);
-  /* the shared methods, into the Task's and the Future's method tables */
-  for (i = 0; i < sizeof owners / sizeof *owners; i++) {
-    luaL_getmetatable(L, owners[i]);
-    lua_getfield(L, -1, "__index");
-    lua_pushvalue(L, up);
-    luaL_setfuncs(L, shared, 1);
-    lua_pop(L, 2);
-  }
+  laloop_add_shared_methods(L, up, shared);
   /* the finalising Future: the same methods, plus __gc */
   luaL_getmetatable(L, LALOOP_FUTURE_MT);
   S->mtref.future_gc = laloop_gc_twin(L, up, fu_gc, &S->mt.future_gc);
